@@ -1,0 +1,48 @@
+# hannah-hw: `make demo` runs the main job, `make test` the tests; both set up what they need.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HW := $(VENV)/bin/hannah-hw
+STAMP := $(VENV)/.setup-done
+APT_PACKAGES := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
+DEMO_DIR ?= runs/demo
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: setup demo test test-fast lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/install-system-deps.sh
+	bash scripts/install-system-deps.sh $(APT_PACKAGES)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# the CPU build of torch first (pinned); an unpinned torch would pull a CUDA build
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[hw,onnx,dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(HW) space show nas/kws_tcresnet.py:kws_tcresnet --seed 1 --save $(DEMO_DIR)/kws_arch.json
+	$(HW) space show nas/image_cnn.py:image_cnn --seed 2 --space-arg max_macs=500000
+	$(HW) search nas/kws_tcresnet.py:kws_tcresnet --study $(DEMO_DIR)/kws-cost --strategy nsga2 \
+	  --budget 60 --population 16 --objective macs:min --objective peak_memory:min \
+	  --constraint "weights<=20000"
+	$(HW) search nas/image_cnn.py:image_cnn --study $(DEMO_DIR)/digits --strategy aging \
+	  --budget 16 --population 8 --dataset digits --epochs 2 --objective error:min \
+	  --objective macs:min --constraint "macs<=200000"
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not sim and not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench: setup
+	$(PY) benchmarks/nas_sampling.py
+
+clean:
+	rm -rf runs build rtl/build .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

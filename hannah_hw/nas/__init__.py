@@ -1,0 +1,1 @@
+"""Search spaces (HANNAH's DSL), their costs, and search strategies."""

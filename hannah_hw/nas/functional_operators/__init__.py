@@ -1,0 +1,1 @@
+"""HANNAH's functional operator DSL."""

@@ -1,0 +1,13 @@
+"""Hardware-aware architecture search over DSL spaces, persisted in an Optuna study store."""
+
+from .evaluators import CostEvaluator, Evaluator, FloatTrainEvaluator
+from .objectives import Constraint, Objective, SearchConfigError
+from .runner import run_search, run_worker, summary
+from .strategies import NSGA2, AgingEvolution, RandomSearch
+from .study import SearchConfig
+
+__all__ = [
+    "NSGA2", "AgingEvolution", "Constraint", "CostEvaluator", "Evaluator", "FloatTrainEvaluator",
+    "Objective", "RandomSearch", "SearchConfig", "SearchConfigError", "run_search", "run_worker",
+    "summary",
+]

@@ -1,0 +1,215 @@
+"""Running a search: the worker loop (one process), several workers on one study, and the
+results table with its Pareto front."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from hannah_hw.nas.archspec import ArchSpec, build_space
+from hannah_hw.nas.cost import cost_metrics
+from hannah_hw.nas.space import set_params
+
+from .evaluators import make_evaluator
+from .objectives import SearchConfigError, check_names, finite, total_violation
+from .pareto import pareto_front
+from .strategies import STRATEGIES, Strategy, arch_key
+from .study import (
+    Heartbeat,
+    SearchConfig,
+    counts,
+    history,
+    open_study,
+    reap_stale,
+    rows,
+    worker_tag,
+)
+
+MAX_PROPOSALS = 200
+
+
+def make_strategy(config: SearchConfig) -> Strategy:
+    if config.strategy not in STRATEGIES:
+        raise SearchConfigError(f"unknown strategy {config.strategy!r}; choose one of "
+                                f"{', '.join(STRATEGIES)}")
+    objectives, constraints = config.parsed()
+    cls = STRATEGIES[config.strategy]
+    if cls.name == "random":
+        return cls(objectives, constraints)
+    return cls(objectives, constraints, population=config.population)
+
+
+def validate(config: SearchConfig):
+    """Everything that can be checked before any work: space, strategy, metric names."""
+    if config.budget < 1:
+        raise SearchConfigError(f"budget must be at least 1, got {config.budget}")
+    graph = build_space(config.space, config.space_kwargs)
+    strategy = make_strategy(config)
+    evaluator = make_evaluator(config.dataset, config.epochs, config.seed)
+    check_names(strategy.objectives, strategy.constraints, evaluator.metric_names)
+    if not strategy.objectives:
+        raise SearchConfigError("at least one objective is needed")
+    return graph, strategy, evaluator
+
+
+def _propose(config, strategy, graph, hist, taken, slot):
+    """A new valid architecture meeting the constraints on cost metrics known before training."""
+    rng = np.random.default_rng([config.seed, slot])
+    cheap = [c for c in strategy.constraints if c.name in ("macs", "weights", "peak_memory")]
+    for _ in range(MAX_PROPOSALS):
+        params = strategy.propose(graph, hist, rng)
+        set_params(graph, params)
+        if arch_key(graph) in taken:
+            continue
+        if cheap and total_violation(cheap, cost_metrics(graph)) > 0:
+            continue
+        return params
+    raise SearchConfigError(f"no new architecture meets the constraints after {MAX_PROPOSALS} "
+                            "proposals; loosen them or enlarge the space")
+
+
+def run_worker(url: str, study_dir: Path, on_done: Callable[[], None] | None = None) -> int:
+    """Evaluate candidates until the budget is used up. Returns how many this worker did."""
+    study, config = open_study(url)
+    graph, strategy, evaluator = validate(config)
+    archive = study_dir / "archs"
+    archive.mkdir(parents=True, exist_ok=True)
+    done = 0
+    while True:
+        reap_stale(study)
+        trials = study.get_trials(deepcopy=False)
+        waiting = any(t.state == TrialState.WAITING for t in trials)
+        if not waiting and sum(counts(t) for t in trials) >= config.budget:
+            return done
+        trial = study.ask()
+        trial.set_user_attr("worker", worker_tag())
+        if "arch" in trial.user_attrs:  # queued again after its worker died
+            spec = ArchSpec.from_json(trial.user_attrs["arch"])
+            set_params(graph, spec.params)
+        else:
+            trials = study.get_trials(deepcopy=False)
+            slot = sum(counts(t) for t in trials if t.number < trial.number)
+            if slot >= config.budget:
+                trial.set_user_attr("reason", "over_budget")
+                study.tell(trial, state=TrialState.FAIL)
+                return done
+            taken = {t.user_attrs["key"] for t in trials if "key" in t.user_attrs and counts(t)}
+            _propose(config, strategy, graph, history(study), taken, slot)
+            spec = ArchSpec.from_graph(config.space, graph, config.space_kwargs)
+            trial.set_user_attr("arch", spec.to_json())
+        trial.set_user_attr("key", arch_key(graph))
+        with Heartbeat(study, trial):
+            try:
+                metrics = evaluator(spec, graph)
+                values = [metrics[o.name] for o in strategy.objectives]
+                if not finite(values):
+                    raise ValueError(f"objective values are not finite: {values}")
+            except Exception as e:  # a failed candidate is a result too; record why
+                trial.set_user_attr("reason", "error")
+                trial.set_user_attr("error", f"{type(e).__name__}: {e}")
+                trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
+                study.tell(trial, state=TrialState.FAIL)
+            else:
+                trial.set_user_attr("metrics", metrics)
+                study.tell(trial, values)
+                spec.save(archive / f"trial_{trial.number:05d}.json")
+        done += 1
+        if on_done:
+            on_done()
+
+
+def _worker_main(url: str, study_dir: str) -> None:
+    run_worker(url, Path(study_dir))
+
+
+def progress(study: optuna.Study, budget: int) -> int:
+    finished = (TrialState.COMPLETE, TrialState.FAIL)
+    return sum(1 for t in study.get_trials(deepcopy=False, states=finished) if counts(t))
+
+
+def run_search(config: SearchConfig, study_dir: Path, url: str, workers: int = 1,
+               show_progress: bool = True) -> None:
+    """Create or resume the study and run ``workers`` processes on it until the budget is met."""
+    from tqdm import tqdm
+
+    validate(config)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    study, config = open_study(url, config)
+    bar = tqdm(total=config.budget, initial=min(progress(study, config.budget), config.budget),
+               desc="search", unit="cand", disable=not show_progress)
+
+    def update():
+        bar.n = min(progress(study, config.budget), config.budget)
+        bar.refresh()
+
+    try:
+        if workers <= 1:
+            run_worker(url, study_dir, on_done=update)
+        else:
+            ctx = mp.get_context("spawn")
+            procs = [ctx.Process(target=_worker_main, args=(url, str(study_dir)))
+                     for _ in range(workers)]
+            for p in procs:
+                p.start()
+            while any(p.is_alive() for p in procs):
+                time.sleep(0.5)
+                update()
+            bad = [p.exitcode for p in procs if p.exitcode]
+            if bad:
+                raise RuntimeError(f"{len(bad)} search worker(s) failed (exit codes {bad})")
+        update()
+    finally:
+        bar.close()
+
+
+def summary(url: str) -> dict:
+    """Results and Pareto front (feasible candidates only) as plain data."""
+    study, config = open_study(url)
+    objectives, _ = config.parsed()
+    table = rows(study, config)
+    done = [r for r in table if r["state"] == "done"]
+    feasible = [r for r in done if r["feasible"]]
+    F = np.array([[o.loss(r["metrics"]) for o in objectives] for r in feasible]).reshape(
+        len(feasible), len(objectives))
+    front = sorted(feasible[i]["number"] for i in pareto_front(F))
+    return {"config": config.to_dict(), "rows": table, "pareto": front,
+            "budget_used": sum(1 for r in table), "budget": config.budget}
+
+
+def format_summary(s: dict) -> str:
+    cfg = s["config"]
+    names = [o.split(":")[0] for o in cfg["objectives"]]
+    extra = [k for k in ("macs", "weights", "peak_memory", "accuracy") if k not in names]
+    cols = ["#", *names, *extra, "ok", "front"]
+    lines = [f"study: {cfg['strategy']} on {cfg['space']}  ({s['budget_used']}/{s['budget']} "
+             f"candidates; objectives {', '.join(cfg['objectives'])}"
+             + (f"; constraints {', '.join(cfg['constraints'])}" if cfg["constraints"] else "")
+             + ")"]
+    table = [cols]
+    for r in s["rows"]:
+        m = r["metrics"]
+        if r["state"] == "failed":
+            table.append([str(r["number"]), f"failed: {r['error'][:60]}"])
+            continue
+        table.append([str(r["number"]), *(_fmt(m.get(k)) for k in (*names, *extra)),
+                      "yes" if r["feasible"] else "no", "*" if r["number"] in s["pareto"] else ""])
+    widths = [max(len(row[i]) for row in table if i < len(row)) for i in range(len(cols))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in table]
+    lines.append(f"Pareto front ({len(s['pareto'])}): candidates "
+                 f"{', '.join(map(str, s['pareto'])) or 'none'}; architectures in archs/")
+    return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and not v.is_integer():
+        return f"{v:.4g}"
+    return f"{int(v):,}" if isinstance(v, (int, float)) else str(v)

@@ -1,0 +1,180 @@
+"""Search: strategies, the study store, resume after SIGKILL, several workers, the CLI."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import optuna
+import pytest
+
+from conftest import ROOT, run_cli
+from hannah_hw.nas.search import SearchConfig, run_search, summary
+from hannah_hw.nas.search.pareto import crowding_distance, nondominated_sort, pareto_front
+from hannah_hw.nas.search.study import STUDY_NAME, storage_url
+
+
+def test_nondominated_sort_and_crowding():
+    F = np.array([[1, 5], [2, 2], [5, 1], [3, 3], [4, 4], [2, 2]], float)
+    fronts = nondominated_sort(F)
+    assert fronts[0] == [0, 1, 2, 5] and fronts[1] == [3] and fronts[2] == [4]
+    assert pareto_front(F) == [0, 1, 2, 5]
+    d = crowding_distance(F[[0, 1, 2]])
+    assert np.isinf(d[0]) and np.isinf(d[2]) and d[1] == pytest.approx(2.0)
+    # constraint domination: any feasible point beats an infeasible one
+    assert nondominated_sort(F[:2] * [[10, 10], [1, 1]], np.array([0.0, 0.5]))[0] == [0]
+
+
+def trials(study_dir, url=None):
+    storage = optuna.storages.RDBStorage(url or storage_url(study_dir, None))
+    return optuna.load_study(study_name=STUDY_NAME, storage=storage).get_trials(deepcopy=False)
+
+
+def complete(ts):
+    return [t for t in ts if t.state == optuna.trial.TrialState.COMPLETE]
+
+
+@pytest.mark.parametrize("strategy", ["random", "aging", "nsga2"])
+def test_strategies_fill_the_budget_with_distinct_valid_candidates(tmp_path, spaces, strategy):
+    config = SearchConfig(spaces["kws"], strategy, 24, ("macs:min", "peak_memory:min"),
+                          ("weights<=15000",), seed=1, population=8)
+    run_search(config, tmp_path, storage_url(tmp_path, None), show_progress=False)
+    done = complete(trials(tmp_path))
+    assert len(done) == 24
+    assert len({t.user_attrs["key"] for t in done}) == 24
+    assert all(t.user_attrs["metrics"]["weights"] <= 15000 for t in done)
+    assert len(list((tmp_path / "archs").glob("*.json"))) == 24
+    s = summary(storage_url(tmp_path, None))
+    front = [r for r in s["rows"] if r["number"] in s["pareto"]]
+    assert front and all(r["feasible"] for r in front)
+
+
+def test_evolution_improves_on_random_sampling(tmp_path, spaces):
+    """Aging evolution minimising MACs must beat its own random warm-up population."""
+    config = SearchConfig(spaces["kws"], "aging", 60, ("macs:min",), seed=3, population=10)
+    run_search(config, tmp_path, storage_url(tmp_path, None), show_progress=False)
+    done = sorted(complete(trials(tmp_path)), key=lambda t: t.number)
+    warmup = min(t.values[0] for t in done[:10])
+    assert min(t.values[0] for t in done[10:]) < warmup
+
+
+def test_resumed_study_must_keep_its_settings(tmp_path, spaces):
+    url = storage_url(tmp_path, None)
+    run_search(SearchConfig(spaces["kws"], "random", 3, ("macs:min",)), tmp_path, url,
+               show_progress=False)
+    with pytest.raises(ValueError, match="strategy"):
+        run_search(SearchConfig(spaces["kws"], "aging", 3, ("macs:min",)), tmp_path, url,
+                   show_progress=False)
+    run_search(SearchConfig(spaces["kws"], "random", 5, ("macs:min",)), tmp_path, url,
+               show_progress=False)  # a larger budget continues the same study
+    assert len(complete(trials(tmp_path))) == 5
+
+
+SEARCH_ARGS = ["search", "{space}", "--study", "{study}", "--strategy", "aging", "--budget", "8",
+               "--population", "4", "--dataset", "digits", "--epochs", "3", "--seed", "5"]
+
+
+def _args(spaces, study, extra=()):
+    return [a.format(space=spaces["image"], study=study) for a in SEARCH_ARGS] + list(extra)
+
+
+def _count_done(db):
+    if not db.exists():
+        return 0, 0
+    try:
+        with sqlite3.connect(db, timeout=30) as con:
+            done = con.execute("select count(*) from trials where state='COMPLETE'").fetchone()
+            evaluating = con.execute(  # running, and past the proposal: under evaluation
+                "select count(*) from trials t join trial_user_attributes a "
+                "on a.trial_id = t.trial_id where t.state='RUNNING' and a.key='key'").fetchone()
+    except sqlite3.OperationalError:  # the schema is still being created
+        return 0, 0
+    return done[0], evaluating[0]
+
+
+@pytest.mark.slow
+def test_search_resumes_after_sigkill_without_losing_or_repeating_work(tmp_path, spaces):
+    study = tmp_path / "study"
+    cmd = [sys.executable, "-m", "hannah_hw.cli", *_args(spaces, study)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        done, running = _count_done(study / "study.db")
+        if done >= 2 and running >= 1:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = {t.number: (t.user_attrs["key"], t.user_attrs["metrics"])
+              for t in complete(trials(study))}
+    assert 2 <= len(before) < 8
+    assert any(t.state == optuna.trial.TrialState.RUNNING for t in trials(study))
+
+    run_cli(*_args(spaces, study), check=True)
+    after = trials(study)
+    done = complete(after)
+    assert len(done) == 8  # the budget, exactly
+    keys = [t.user_attrs["key"] for t in done]
+    assert len(set(keys)) == 8  # nothing evaluated twice
+    for number, (key, metrics) in before.items():  # nothing finished was lost or redone
+        t = after[number]
+        assert t.user_attrs["key"] == key and t.user_attrs["metrics"] == metrics
+    killed = [t for t in after if t.user_attrs.get("reason") == "stale"]
+    assert len(killed) == 1
+    retried = [t for t in done if t.user_attrs.get("retry_of") == killed[0].number]
+    assert len(retried) == 1 and retried[0].user_attrs["arch"] == killed[0].user_attrs["arch"]
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_study(tmp_path, spaces):
+    study = tmp_path / "study"
+    res = run_cli(*_args(spaces, study, ["--workers", "2"]), check=True)
+    done = complete(trials(study))
+    assert len(done) == 8
+    assert len({t.user_attrs["key"] for t in done}) == 8
+    assert len({t.user_attrs["worker"] for t in done}) == 2
+    assert all(0 <= t.user_attrs["metrics"]["accuracy"] <= 1 for t in done)
+    assert "Pareto front" in res.stdout
+
+
+def test_search_show_prints_table_and_front(tmp_path, spaces):
+    run_cli("search", spaces["image"], "--study", tmp_path, "--budget", "6", "--strategy",
+            "random", "--seed", "2", check=True)
+    out = run_cli("search", "--study", tmp_path, "--show", check=True).stdout
+    assert "Pareto front" in out and out.count("\n") >= 8
+    data = json.loads(run_cli("search", "--study", tmp_path, "--show", "--json",
+                              check=True).stdout)
+    assert len(data["rows"]) == 6 and data["pareto"]
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["search", "nas/missing.py:space", "--study", "{tmp}"], "does not exist"),
+    (["search", "nas/kws_tcresnet.py:conv_bn", "--study", "{tmp}"], "not decorated"),
+    (["search", "nas/kws_tcresnet.py:kws_tcresnet", "--study", "{tmp}", "--objective",
+      "accuracy:max"], "unknown objective metric 'accuracy'"),
+    (["search", "nas/kws_tcresnet.py:kws_tcresnet", "--study", "{tmp}", "--objective",
+      "macs:up"], "malformed objective"),
+    (["search", "nas/kws_tcresnet.py:kws_tcresnet", "--study", "{tmp}", "--constraint",
+      "macs=<5"], "malformed constraint"),
+    (["search", "--study", "{tmp}", "--show"], "no study"),
+    (["space", "show", "nas/kws_tcresnet.py"], "expected FILE.py:FUNCTION"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, msg):
+    res = run_cli(*[a.format(tmp=tmp_path / "s") for a in args])
+    assert res.returncode == 2, res.stderr
+    assert msg in res.stderr and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_space_show_lists_parameters_and_a_sample(tmp_path, spaces):
+    res = run_cli("space", "show", spaces["kws"], "--seed", "4", "--save", tmp_path / "a.json",
+                  check=True)
+    assert "kws_tcresnet_0.dynamic_depth_0.ChoiceOp_0.depth" in res.stdout
+    assert "points before constraints" in res.stdout and "macs" in res.stdout
+    assert json.loads((tmp_path / "a.json").read_text())["params"]
