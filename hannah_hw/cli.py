@@ -11,6 +11,7 @@ import click
 
 
 def _user_errors():
+    from hannah_hw.ir.qgraph import QGraphError
     from hannah_hw.nas.archspec import SpaceError
     from hannah_hw.nas.functional_operators.op import GraphError
     from hannah_hw.nas.parameters.parameters import InvalidValueError
@@ -19,7 +20,7 @@ def _user_errors():
     from hannah_hw.qat.datasets import DatasetError
 
     return (SpaceError, GraphError, InvalidValueError, SearchConfigError, SamplingError,
-            DatasetError)
+            DatasetError, QGraphError)
 
 
 def user_errors(fn):
@@ -160,6 +161,102 @@ def search(space_ref, study_dir, show, as_json, strategy, budget, objectives, co
         raise SearchConfigError(f"no study in {study_dir} (no study.db)")
     s = summary(url)
     click.echo(json.dumps(s, indent=2, default=str) if as_json else format_summary(s))
+
+
+def _load_arch(arch: str, params: str | None, space_args: tuple[str, ...]):
+    """ARCH.json, or SPACE with --params P.json (parameter values or an ArchSpec)."""
+    from hannah_hw.nas.archspec import ArchSpec, SpaceError, build_space
+
+    if arch.endswith(".json") and ":" not in arch:
+        if params:
+            raise SpaceError("--params goes with a SPACE, not with an ARCH.json")
+        return ArchSpec.load(arch)
+    kwargs = _space_args(space_args)
+    graph = build_space(arch, kwargs)
+    if params:
+        p = Path(params)
+        if not p.is_file():
+            raise SpaceError(f"--params file {params} does not exist")
+        try:
+            values = json.loads(p.read_text())
+        except json.JSONDecodeError as e:
+            raise SpaceError(f"--params {params}: not JSON ({e})") from None
+        graph.set_params(values.get("params", values) if isinstance(values, dict) else {})
+    return ArchSpec.from_graph(arch, graph, kwargs)
+
+
+@main.command()
+@click.argument("arch", metavar="ARCH.json|SPACE")
+@click.option("--params", type=click.Path(dir_okay=False), help="Parameter values for SPACE.")
+@click.option("--dataset", type=click.Choice(["kws", "fashion", "digits"]), required=True)
+@click.option("--epochs", type=int, default=10, show_default=True, help="Float epochs.")
+@click.option("--qat-epochs", type=int, default=3, show_default=True)
+@click.option("--wbits", type=int, default=8, show_default=True, help="Weight bits (2-8).")
+@click.option("--abits", type=int, default=8, show_default=True, help="Activation bits (2-8).")
+@click.option("--scales", type=click.Choice(["pow2", "fixed"]), default="pow2", show_default=True,
+              help="Power-of-two scales, or per-channel float scales with fixed-point "
+                   "multipliers.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--lr", type=float, default=3e-3, show_default=True)
+@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--patience", type=int, default=None, help="Early stopping patience (epochs).")
+@click.option("--data-dir", type=click.Path(), default=None,
+              help="Real data (Speech Commands layout for kws; IDX files for fashion).")
+@click.option("--kws-clips", type=int, default=20000, show_default=True,
+              help="Synthesised keyword clips (generated once, cached).")
+@click.option("--limit", type=int, default=None, help="Use at most this many training samples.")
+@space_arg_option
+@user_errors
+def train(arch, params, dataset, epochs, qat_epochs, wbits, abits, scales, out_dir, seed, lr,
+          batch_size, patience, data_dir, kws_clips, limit, space_args):
+    """Train with quantisation in the loop; writes checkpoints, the QGraph and metrics."""
+    from hannah_hw.qat.pipeline import TrainConfig, train_qat
+
+    spec = _load_arch(arch, params, space_args)
+    cfg = TrainConfig(dataset, epochs, qat_epochs, wbits, abits, scales, seed, lr, batch_size,
+                      patience, data_dir, kws_clips, limit)
+    m = train_qat(spec, cfg, Path(out_dir))
+    e = m["bit_exact"]
+    click.echo(f"float accuracy {m['float_accuracy']:.4f}, quantised (w{wbits}a{abits}) "
+               f"{m['quant_accuracy']:.4f}; QAT model = QGraph on {e['identical']}/{e['outputs']} "
+               f"outputs of {e['samples']} test samples; wrote {out_dir}/qgraph.json")
+    if e["identical"] != e["outputs"]:
+        click.echo("hannah-hw: error: the QAT model and the QGraph disagree (a bug; please "
+                   "report it with the run directory)", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("qgraph", type=click.Path())
+@click.option("--input", "input_path", required=True, type=click.Path(),
+              help="X.npy: float32 (quantised by the graph) or integers (taken as is).")
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--dequantize", is_flag=True, help="Write float outputs instead of integers.")
+@user_errors
+def infer(qgraph, input_path, output_path, dequantize):
+    """Run the integer reference interpreter on a batch."""
+    import numpy as np
+
+    from hannah_hw.ir.interpreter import dequantize_output, quantize_input, run
+    from hannah_hw.ir.qgraph import QGraph, QGraphError
+
+    g = QGraph.load(qgraph)
+    try:
+        x = np.load(input_path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise QGraphError(f"--input {input_path}: cannot be read as .npy ({e})") from None
+    t = g.tensors[g.inputs[0]]
+    if x.ndim == len(t.shape):
+        x = x[None]
+    if tuple(x.shape[1:]) != t.shape:
+        raise QGraphError(f"--input {input_path}: shape {x.shape} does not fit the graph's input "
+                          f"(N, {', '.join(map(str, t.shape))})")
+    if np.issubdtype(x.dtype, np.floating):
+        x = quantize_input(g, x)
+    y = run(g, x)
+    np.save(output_path, dequantize_output(g, y) if dequantize else y)
+    click.echo(f"wrote {output_path}: {y.shape[0]} samples, outputs {tuple(y.shape[1:])}")
 
 
 if __name__ == "__main__":

@@ -126,6 +126,12 @@ class ArchSpec:
         if not p.is_file():
             raise SpaceError(f"ArchSpec file {path} does not exist")
         try:
-            return cls.from_json(p.read_text())
+            spec = cls.from_json(p.read_text())
         except SpaceError as e:
             raise SpaceError(f"{path}: {e}") from None
+        file, _, name = spec.space.rpartition(":")
+        if file.endswith(".py") and not Path(file).is_absolute():  # relative to the spec
+            beside = (p.parent / file).resolve()
+            if beside.is_file():
+                spec = dataclasses.replace(spec, space=f"{beside}:{name}")
+        return spec

@@ -76,11 +76,14 @@ class _ConvNd(Op):
     n_operands = (2, 2)
     operand_names = ("input", "weight")
     owned_operands = (1,)
-    _attrs = ("stride", "dilation", "groups", "padding")
+    _attrs = ("stride", "dilation", "groups", "padding", "weight_bits", "act_bits")
 
-    def __init__(self, stride=1, dilation=1, groups=1, padding=None):
+    def __init__(self, stride=1, dilation=1, groups=1, padding=None, weight_bits=None,
+                 act_bits=None):
         super().__init__()
         self.stride, self.dilation, self.groups, self.padding = stride, dilation, groups, padding
+        # quantisation bit widths (None: the trainer's default); may be search parameters
+        self.weight_bits, self.act_bits = weight_bits, act_bits
 
     def _connected(self):
         x, w = self.operands
@@ -134,6 +137,11 @@ class Linear(Op):
     n_operands = (2, 2)
     operand_names = ("input", "weight")
     owned_operands = (1,)
+    _attrs = ("weight_bits", "act_bits")
+
+    def __init__(self, weight_bits=None, act_bits=None):
+        super().__init__()
+        self.weight_bits, self.act_bits = weight_bits, act_bits
 
     def _connected(self):
         self.in_features, self.out_features = self.operands[1].shape()[:2]
