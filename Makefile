@@ -4,7 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HW := $(VENV)/bin/hannah-hw
 STAMP := $(VENV)/.setup-done
-APT_PACKAGES := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
+APT_PACKAGES := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf \
+  dataset-fashion-mnist espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k \
+  festvox-us-slt-hts
 DEMO_DIR ?= runs/demo
 export OMP_NUM_THREADS ?= 2
 
@@ -22,14 +24,21 @@ $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	touch $(STAMP)
 
 demo: setup
+	mkdir -p $(DEMO_DIR)
 	$(HW) space show nas/kws_tcresnet.py:kws_tcresnet --seed 1 --save $(DEMO_DIR)/kws_arch.json
 	$(HW) space show nas/image_cnn.py:image_cnn --seed 2 --space-arg max_macs=500000
 	$(HW) search nas/kws_tcresnet.py:kws_tcresnet --study $(DEMO_DIR)/kws-cost --strategy nsga2 \
 	  --budget 60 --population 16 --objective macs:min --objective peak_memory:min \
 	  --constraint "weights<=20000"
 	$(HW) search nas/image_cnn.py:image_cnn --study $(DEMO_DIR)/digits --strategy aging \
-	  --budget 16 --population 8 --dataset digits --epochs 2 --objective error:min \
-	  --objective macs:min --constraint "macs<=200000"
+	  --budget 16 --population 8 --dataset digits --epochs 3 --qat-epochs 1 \
+	  --objective error:min --objective macs:min --constraint "macs<=200000"
+	# keyword spotting: 20k synthesised clips (cached), TC-ResNet8 with 8-bit QAT
+	$(HW) train nas/kws_tcresnet8.json --dataset kws --epochs 15 --qat-epochs 4 \
+	  --out $(DEMO_DIR)/kws-tcresnet8
+	$(HW) infer $(DEMO_DIR)/kws-tcresnet8/qgraph.json \
+	  --input $(DEMO_DIR)/kws-tcresnet8/test_inputs.npy --output $(DEMO_DIR)/kws-logits.npy
+	$(HW) export-onnx $(DEMO_DIR)/kws-tcresnet8/qgraph.json -o $(DEMO_DIR)/kws-tcresnet8.onnx
 
 test: setup
 	$(PY) -m pytest
@@ -42,6 +51,7 @@ lint: setup
 
 bench: setup
 	$(PY) benchmarks/nas_sampling.py
+	$(PY) benchmarks/qat.py
 
 clean:
 	rm -rf runs build rtl/build .pytest_cache .ruff_cache

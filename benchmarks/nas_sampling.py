@@ -45,9 +45,9 @@ def main() -> None:
         graph = build_space(ref, kwargs)
         space_build_s = time.perf_counter() - t0
         rng = np.random.default_rng(0)
-        sample_rate = rate(lambda g=graph: g.sample(rng))
-        cost_rate = rate(lambda g=graph: (g.sample(rng), cost_metrics(g)))
-        build_rate = rate(lambda g=graph: (g.sample(rng), BasicExecutor(g)))
+        sample_rate = rate(lambda g=graph, r=rng: g.sample(r))
+        cost_rate = rate(lambda g=graph, r=rng: (g.sample(r), cost_metrics(g)))
+        build_rate = rate(lambda g=graph, r=rng: (g.sample(r), BasicExecutor(g)))
         results[name] = {
             "space_build_seconds": round(space_build_s, 4),
             "parameters": len(graph.parametrization(flatten=True)),

@@ -123,9 +123,14 @@ def _shape(node):
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Worker processes sharing the study.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--dataset", type=click.Choice(["digits"]), default=None,
-              help="Train each candidate on this data set (accuracy becomes a metric).")
-@click.option("--epochs", type=int, default=2, show_default=True)
+@click.option("--dataset", type=click.Choice(["digits", "fashion", "kws"]), default=None,
+              help="Train each candidate (float, then QAT) on this data set; its quantised "
+                   "accuracy becomes a metric.")
+@click.option("--epochs", type=int, default=2, show_default=True, help="Float epochs.")
+@click.option("--qat-epochs", type=int, default=1, show_default=True)
+@click.option("--wbits", type=int, default=8, show_default=True)
+@click.option("--abits", type=int, default=8, show_default=True)
+@click.option("--limit", type=int, default=None, help="Train on at most this many samples.")
 @click.option("--population", type=int, default=20, show_default=True,
               help="Population size of aging evolution and NSGA-II.")
 @click.option("--storage", default=None, metavar="URL",
@@ -133,7 +138,8 @@ def _shape(node):
 @space_arg_option
 @user_errors
 def search(space_ref, study_dir, show, as_json, strategy, budget, objectives, constraints,
-           workers, seed, dataset, epochs, population, storage, space_args):
+           workers, seed, dataset, epochs, qat_epochs, wbits, abits, limit, population, storage,
+           space_args):
     """Search SPACE; killed and started again with the same arguments, it resumes."""
     from hannah_hw.nas.search.objectives import SearchConfigError
     from hannah_hw.nas.search.runner import format_summary, run_search, summary
@@ -148,14 +154,17 @@ def search(space_ref, study_dir, show, as_json, strategy, budget, objectives, co
 
         kwargs = _space_args(space_args)
         if dataset:
-            from hannah_hw.qat.datasets import load_dataset
+            from hannah_hw.qat.datasets import space_kwargs_for
 
-            kwargs = {**load_dataset(dataset).space_kwargs(), **kwargs}
+            kwargs = {**space_kwargs_for(dataset), **kwargs}
         objectives = objectives or (("error:min", "macs:min") if dataset
                                     else ("macs:min", "peak_memory:min"))
+        trained = dataset is not None
         config = SearchConfig(canonical_ref(space_ref), strategy, budget, tuple(objectives),
                               tuple(constraints), seed, kwargs, dataset,
-                              epochs if dataset else 0, population)
+                              epochs if trained else 0, population,
+                              qat_epochs if trained else 0, wbits, abits,
+                              limit if trained else None)
         run_search(config, study_path, url, workers=workers)
     elif storage is None and not (study_path / "study.db").is_file():
         raise SearchConfigError(f"no study in {study_dir} (no study.db)")
@@ -257,6 +266,35 @@ def infer(qgraph, input_path, output_path, dequantize):
     y = run(g, x)
     np.save(output_path, dequantize_output(g, y) if dequantize else y)
     click.echo(f"wrote {output_path}: {y.shape[0]} samples, outputs {tuple(y.shape[1:])}")
+
+
+@main.command("export-onnx")
+@click.argument("qgraph", type=click.Path())
+@click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False))
+@user_errors
+def export_onnx_cmd(qgraph, output_path):
+    """Write a QDQ ONNX model equal to `hannah-hw infer --dequantize` (exact under
+    onnxruntime with graph optimisations off; see the README for the default level)."""
+    from hannah_hw.ir.onnx_export import export_onnx
+    from hannah_hw.ir.qgraph import QGraph
+
+    model = export_onnx(QGraph.load(qgraph), output_path)
+    click.echo(f"wrote {output_path}: {len(model.graph.node)} ONNX nodes (opset "
+               f"{model.opset_import[0].version})")
+
+
+@main.command("import-onnx")
+@click.argument("model", type=click.Path())
+@click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False))
+@user_errors
+def import_onnx_cmd(model, output_path):
+    """Read a quantised ONNX model (QDQ or QOperator) into a QGraph."""
+    from hannah_hw.ir.onnx_import import import_onnx
+
+    g = import_onnx(model)
+    g.save(output_path)
+    click.echo(f"wrote {output_path}: {len(g.nodes)} nodes ({', '.join(n.op for n in g.nodes)}),"
+               f" {g.macs():,} MACs per sample")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def _requant(acc, n, out: TensorInfo, m, sh):
     lo, hi = out.range
     if n.attrs.get("relu"):
         lo = max(lo, out.zero_point)
-    return nx.requantize(acc, m, sh, lo, hi, out.zero_point)
+    return nx.requantize(acc, m, sh, lo, hi, out.zero_point, n.attrs.get("rounding", "half_up"))
 
 
 def run_node(g: QGraph, n, vals: list[np.ndarray]) -> np.ndarray:
@@ -52,13 +52,9 @@ def run_node(g: QGraph, n, vals: list[np.ndarray]) -> np.ndarray:
         acc = nx.linear(x, g.param(n, "weight"), g.param(n, "bias"), ins[0].zero_point)
         return _requant(acc, n, out, g.param(n, "m"), g.param(n, "sh"))
     if n.op == "add":
-        # both branches rescaled to the output scale, added, then saturated
-        a_ = nx.round_shift(x - ins[0].zero_point, a["m_a"], a["sh_a"])
-        b_ = nx.round_shift(vals[1] - ins[1].zero_point, a["m_b"], a["sh_b"])
-        lo, hi = out.range
-        if a.get("relu"):
-            lo = max(lo, out.zero_point)
-        return np.clip(a_ + b_ + out.zero_point, lo, hi)
+        # both branches rescaled to the output scale with one shift, rounded once, saturated
+        acc = (x - ins[0].zero_point) * a["m_a"] + (vals[1] - ins[1].zero_point) * a["m_b"]
+        return _requant(acc, n, out, 1, a["sh"])
     if n.op in ("avgpool", "global_avgpool"):
         kernel = a["kernel"] if n.op == "avgpool" else list(x.shape[2:])
         stride = a["stride"] if n.op == "avgpool" else kernel

@@ -60,8 +60,8 @@ def _node(layer: QLayer, arrays: dict) -> Node:
             attrs["groups"] = layer.conv["groups"]
         return Node(layer.op, layer.name, tuple(layer.inputs), layer.name, attrs, params)
     if isinstance(layer, QAdd):
-        (ma, sa), (mb, sb) = layer.branch_requant()
-        attrs.update(m_a=ma[0], sh_a=sa[0], m_b=mb[0], sh_b=sb[0])
+        (ma, mb), sh = layer.add_multipliers()
+        attrs.update(m_a=ma, m_b=mb, sh=sh)
         return Node("add", layer.name, tuple(layer.inputs), layer.name, attrs)
     if isinstance(layer, QAvgPool):
         m, sh = layer.requant_mul()

@@ -2,7 +2,10 @@
 the C kernels implement exactly these functions; tests hold them to it.
 
 Requantisation: ``y = clamp(((acc * M + (1 << (sh - 1))) >> sh) + zp_out, lo, hi)`` with an
-arithmetic shift (round half up) and ``sh >= 1``. A power-of-two rescale by ``2**-s`` is
+arithmetic shift (round half up) and ``sh >= 1``. A residual add rescales both branches with
+one shift and rounds once: ``((a - zp_a) * M_a + (b - zp_b) * M_b + (1 << (sh - 1))) >> sh``.
+Graphs imported from ONNX round half to even instead (node attribute ``rounding``), as ONNX
+does; hannah-hw's own graphs always round half up. A power-of-two rescale by ``2**-s`` is
 ``M = 1, sh = s`` for ``s >= 1`` and ``M = 2**(1 - s), sh = 1`` otherwise.
 """
 
@@ -39,6 +42,19 @@ def fixed_multiplier(ratio: float, mbits: int = 15) -> tuple[int, int]:
     return int(m), int(sh)
 
 
+def common_multipliers(ratios: list[float], mbits: int = 15) -> tuple[list[int], int]:
+    """Multipliers ``m_i`` and one shift with ``m_i / 2**sh`` close to each ratio (exact for
+    powers of two), for sums rounded once, like a residual add."""
+    exps = [math.log2(r) for r in ratios]
+    if all(e == int(e) for e in exps):
+        sh = max(1, *(-int(e) for e in exps))
+        return [1 << (sh + int(e)) for e in exps], sh
+    sh = mbits - 1 - math.floor(max(exps))
+    if sh < 1 or sh > MAX_SHIFT:
+        raise ValueError(f"rescale ratios {ratios} cannot share a shift")
+    return [int(round(r * 2.0 ** sh)) for r in ratios], sh
+
+
 def round_shift(acc: np.ndarray, m, sh) -> np.ndarray:
     """``(acc * m + 2**(sh-1)) >> sh`` elementwise, broadcasting per-channel m and sh."""
     acc = np.asarray(acc, np.int64)
@@ -47,8 +63,22 @@ def round_shift(acc: np.ndarray, m, sh) -> np.ndarray:
     return (acc * m + (np.int64(1) << (sh - 1))) >> sh
 
 
-def requantize(acc, m, sh, lo: int, hi: int, zp_out: int = 0) -> np.ndarray:
-    return np.clip(round_shift(acc, m, sh) + zp_out, lo, hi)
+def round_shift_even(acc: np.ndarray, m, sh) -> np.ndarray:
+    """``acc * m / 2**sh`` rounded half to even (ONNX's rounding, for imported graphs)."""
+    prod = np.asarray(acc, np.int64) * np.asarray(m, np.int64)
+    sh = np.asarray(sh, np.int64)
+    q = prod >> sh
+    rem = prod - (q << sh)
+    half = np.int64(1) << (sh - 1)
+    return q + ((rem > half) | ((rem == half) & (q & 1).astype(bool)))
+
+
+ROUNDING = {"half_up": round_shift, "half_even": round_shift_even}
+
+
+def requantize(acc, m, sh, lo: int, hi: int, zp_out: int = 0,
+               rounding: str = "half_up") -> np.ndarray:
+    return np.clip(ROUNDING[rounding](acc, m, sh) + zp_out, lo, hi)
 
 
 def quantize(x: np.ndarray, scale: float, zp: int, lo: int, hi: int) -> np.ndarray:

@@ -169,7 +169,7 @@ def check(g: QGraph, where: str = "QGraph") -> None:
     """Validate structure, shapes, bit widths and value ranges; raise QGraphError naming the
     first problem and where it is."""
     def fail(msg, node=None):
-        at = f" node {node.name} ({node.op})" if node else ""
+        at = f" node {node.name} ({node.op}):" if node else ""
         raise QGraphError(f"{where}:{at} {msg}")
 
     defined = set(g.inputs)
@@ -202,6 +202,8 @@ def check(g: QGraph, where: str = "QGraph") -> None:
         if shape != g.tensors[n.output].shape:
             fail(f"output shape {g.tensors[n.output].shape} but inputs and attributes give "
                  f"{shape}", n)
+        if n.attrs.get("rounding", "half_up") not in ("half_up", "half_even"):
+            fail(f"rounding must be half_up or half_even, got {n.attrs['rounding']!r}", n)
         _check_params(g, n, fail)
         defined.add(n.output)
     for t in g.outputs:
@@ -211,9 +213,8 @@ def check(g: QGraph, where: str = "QGraph") -> None:
 
 def _check_params(g: QGraph, n: Node, fail) -> None:
     if n.op not in ("conv", "linear"):
-        for key in ("m", "sh", "m_a", "sh_a", "m_b", "sh_b"):
-            if key in n.attrs and key.startswith("sh") and int(n.attrs[key]) < 1:
-                fail(f"shift {key} must be >= 1", n)
+        if "sh" in n.attrs and int(n.attrs["sh"]) < 1:
+            fail("shift sh must be >= 1", n)
         return
     w = g.param(n, "weight")
     wbits = n.attrs.get("wbits", 8)

@@ -32,6 +32,7 @@ class Dataset:
         return {"input_shape": list(self.input_shape), "num_classes": len(self.classes)}
 
 
+
 def load_digits(seed: int = 0, test_fraction: float = 0.25, **_ignored) -> Dataset:
     """scikit-learn's bundled 8x8 digits (1,797 images): instant, for tests and quick searches."""
     from sklearn.datasets import load_digits as sk_digits
@@ -80,7 +81,8 @@ def load_fashion(data_dir: str | Path | None = None, seed: int = 0, limit: int |
                                "it with 'apt-get install dataset-fashion-mnist' or pass "
                                "--data-dir with the IDX files")
         files[part] = found[0]
-    xtr, ytr = read_idx(files["train-images-idx3-ubyte"]), read_idx(files["train-labels-idx1-ubyte"])
+    xtr = read_idx(files["train-images-idx3-ubyte"])
+    ytr = read_idx(files["train-labels-idx1-ubyte"])
     xte, yte = read_idx(files["t10k-images-idx3-ubyte"]), read_idx(files["t10k-labels-idx1-ubyte"])
     if limit:
         order = np.random.default_rng(seed).permutation(len(xtr))[:limit]
@@ -101,6 +103,15 @@ def load_kws(**kwargs) -> Dataset:
 
 
 DATASETS = {"digits": load_digits, "fashion": load_fashion, "kws": load_kws}
+# what a network for each data set must take and give (known without loading the data)
+SHAPES = {"digits": ((1, 1, 8, 8), 10), "fashion": ((1, 1, 28, 28), 10), "kws": ((1, 40, 101), 12)}
+
+
+def space_kwargs_for(name: str) -> dict:
+    if name not in SHAPES:
+        raise DatasetError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    shape, classes = SHAPES[name]
+    return {"input_shape": list(shape), "num_classes": classes}
 
 
 def load_dataset(name: str, **kwargs) -> Dataset:

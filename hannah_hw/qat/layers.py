@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hannah_hw.ir.numerics import int_range
+from hannah_hw.ir.numerics import common_multipliers, int_range
 
 from .quant import (
     clamp_ste,
@@ -126,19 +126,17 @@ class QLinear(QWeighted):
 class QAdd(QLayer):
     op = "add"
 
-    def branch_requant(self):
-        return [requant_params(2.0 ** (self.f_out - f), pow2=True) for f in self.f_in]
+    def add_multipliers(self) -> tuple[list[int], int]:
+        return common_multipliers([2.0 ** (self.f_out - f) for f in self.f_in])
 
     def forward(self, a, b):
         if self.mode == "float":
             y = a + b
             return self.record(F.relu(y) if self.relu else y)
-        (ma, sa), (mb, sb) = self.branch_requant()
-        lo, hi = self.out_range()
+        (ma, mb), sh = self.add_multipliers()
+        acc = a * 2.0 ** self.f_in[0] * ma + b * 2.0 ** self.f_in[1] * mb
         one = torch.ones((), dtype=a.dtype)
-        y = round_shift(a * 2.0 ** self.f_in[0], one * ma[0], one * sa[0]) + \
-            round_shift(b * 2.0 ** self.f_in[1], one * mb[0], one * sb[0])
-        return self.record(clamp_ste(y, lo, hi) * 2.0 ** -self.f_out)
+        return self.record(self.requant(acc, one, one * sh))
 
 
 class QAvgPool(QLayer):

@@ -82,47 +82,57 @@ def check_bit_exact(qnet: QuantNet, g: QGraph, x: torch.Tensor) -> tuple[dict, n
             "max_abs_diff": int(np.abs(mine - ref).max()) if ref.size else 0}, ref
 
 
-def train_network(graph: BaseNode, data: Dataset, cfg: TrainConfig, workdir: Path | None = None,
-                  progress: bool = True, name: str = "network"):
-    """Float training, then QAT; returns (float model, QAT model, QGraph, metrics)."""
+def train_float(graph: BaseNode, data: Dataset, cfg: TrainConfig, workdir: Path | None = None,
+                progress: bool = True) -> tuple[BasicExecutor, dict]:
     torch.manual_seed(cfg.seed)
     ex = BasicExecutor(graph)
     fit_cfg = FitConfig(cfg.epochs, cfg.lr, cfg.batch_size, cfg.seed, cfg.patience)
     t0 = time.perf_counter()
-    hist_f = fit(ex, data, fit_cfg, workdir / "float.ckpt" if workdir else None,
-                 "float training", progress)
-    t_float = time.perf_counter() - t0
-    float_acc = float((predict(ex, data.x_test).argmax(1) == data.y_test).float().mean())
+    hist = fit(ex, data, fit_cfg, workdir / "float.ckpt" if workdir else None,
+               "float training", progress)
+    seconds = time.perf_counter() - t0
+    acc = float((predict(ex, data.x_test).argmax(1) == data.y_test).float().mean())
+    return ex, {"float_accuracy": acc, "seconds": seconds, "history": hist["history"],
+                "seconds_per_epoch": seconds / max(1, len(hist["history"]))}
 
+
+def train_quant(graph: BaseNode, ex: BasicExecutor, data: Dataset, cfg: TrainConfig,
+                workdir: Path | None = None, progress: bool = True, name: str = "network"):
+    """Fold, calibrate, fine-tune with fake quantisation, lower, and check bit-exactness."""
     qnet = build_qnet(graph, ex, cfg.wbits, cfg.abits, pow2=cfg.scales == "pow2")
     calib = data.x_train[torch.randperm(len(data.x_train), generator=torch.Generator()
                                         .manual_seed(cfg.seed))[:CALIBRATION_SAMPLES]]
     qnet.calibrate(calib.split(256))
-    qat_cfg = dataclasses.replace(fit_cfg, epochs=cfg.qat_epochs, lr=cfg.lr / 10)
+    qat_cfg = FitConfig(cfg.qat_epochs, cfg.lr / 10, cfg.batch_size, cfg.seed, cfg.patience)
     t0 = time.perf_counter()
-    hist_q = fit(qnet, data, qat_cfg, workdir / "qat.ckpt" if workdir else None,
-                 f"QAT w{cfg.wbits}a{cfg.abits}", progress)
+    hist = fit(qnet, data, qat_cfg, workdir / "qat.ckpt" if workdir else None,
+               f"QAT w{cfg.wbits}a{cfg.abits}", progress)
     t_qat = time.perf_counter() - t0
-
     g = lower(qnet, data.x_test[:1], name, meta={"dataset": data.name, "classes": data.classes,
                                                  "wbits": cfg.wbits, "abits": cfg.abits,
                                                  "scales": cfg.scales})
     t0 = time.perf_counter()
     exact, ref = check_bit_exact(qnet, g, data.x_test)
-    t_interp = time.perf_counter() - t0
+    t_check = time.perf_counter() - t0
     q = classification_metrics(ref.reshape(len(ref), -1).argmax(1), data.y_test.numpy(),
                                data.classes)
-    metrics = {
-        "float_accuracy": float_acc, "quant_accuracy": q["accuracy"],
-        "per_class_accuracy": q["per_class_accuracy"], "confusion": q["confusion"],
-        "bit_exact": exact, "macs": g.macs(), "wbits": cfg.wbits, "abits": cfg.abits,
-        "scales": cfg.scales, "train_samples": len(data.x_train), "test_samples": len(data.x_test),
-        "seconds": {"float": t_float, "qat": t_qat, "interpreter": t_interp},
-        "seconds_per_epoch": {
-            "float": t_float / max(1, len(hist_f["history"])),
-            "qat": t_qat / max(1, len(hist_q["history"]))},
-        "history": {"float": hist_f["history"], "qat": hist_q["history"]},
-    }
+    return qnet, g, {
+        "quant_accuracy": q["accuracy"], "per_class_accuracy": q["per_class_accuracy"],
+        "confusion": q["confusion"], "bit_exact": exact, "macs": g.macs(),
+        "wbits": cfg.wbits, "abits": cfg.abits, "scales": cfg.scales,
+        "qat_seconds": t_qat, "qat_seconds_per_epoch": t_qat / max(1, len(hist["history"])),
+        "check_seconds": t_check, "qat_history": hist["history"]}
+
+
+def train_network(graph: BaseNode, data: Dataset, cfg: TrainConfig, workdir: Path | None = None,
+                  progress: bool = True, name: str = "network"):
+    """Float training, then QAT; returns (float model, QAT model, QGraph, metrics)."""
+    ex, f = train_float(graph, data, cfg, workdir, progress)
+    qnet, g, q = train_quant(graph, ex, data, cfg, workdir, progress, name)
+    metrics = {"float_accuracy": f["float_accuracy"], **q,
+               "train_samples": len(data.x_train), "test_samples": len(data.x_test),
+               "float_seconds": f["seconds"], "float_seconds_per_epoch": f["seconds_per_epoch"],
+               "float_history": f["history"]}
     return ex, qnet, g, metrics
 
 

@@ -10,8 +10,8 @@ from hannah_hw.nas.functional_operators.executor import BasicExecutor, _key
 from hannah_hw.nas.functional_operators.lazy import lazy
 from hannah_hw.nas.functional_operators.op import BaseNode, ChoiceOp, GraphError, Op, Tensor
 from hannah_hw.nas.functional_operators.operators import (
-    Add,
     AdaptiveAvgPooling,
+    Add,
     AvgPooling,
     BatchNorm,
     Conv1d,

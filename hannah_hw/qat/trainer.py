@@ -87,7 +87,7 @@ def fit(model: nn.Module, data: Dataset, cfg: FitConfig, checkpoint: Path | None
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total, n = total + float(loss) * len(idx), n + len(idx)
+            total, n = total + loss.item() * len(idx), n + len(idx)
         sched.step()
         seconds = time.perf_counter() - t0
         x_eval, y_eval = (xva, yva) if len(xva) else (xtr, ytr)

@@ -30,43 +30,43 @@ class CostEvaluator:
         return {k: float(v) for k, v in cost_metrics(graph).items()}
 
 
-class FloatTrainEvaluator:
-    """A quick float training (Adam, fixed seed) on a small data set: accuracy and error."""
+class TrainEvaluator:
+    """Float training, then QAT, lowering and the bit-exactness check: ``accuracy`` is the
+    quantised network's (the QGraph interpreter's argmax on the test set)."""
 
-    metric_names = [*COST_METRICS, "accuracy", "error", "train_seconds"]
+    metric_names = [*COST_METRICS, "accuracy", "error", "float_accuracy", "train_seconds",
+                    "bit_exact"]
 
-    def __init__(self, dataset: str = "digits", epochs: int = 3, seed: int = 0,
-                 batch_size: int = 64, lr: float = 3e-3):
-        from hannah_hw.qat.datasets import load_dataset
+    def __init__(self, dataset: str, epochs: int, seed: int = 0, qat_epochs: int = 1,
+                 wbits: int = 8, abits: int = 8, limit: int | None = None):
+        from hannah_hw.qat.pipeline import TrainConfig, load_data
 
-        self.data = load_dataset(dataset)
-        self.epochs, self.seed, self.batch_size, self.lr = epochs, seed, batch_size, lr
+        self.cfg = TrainConfig(dataset, epochs, qat_epochs, wbits, abits, seed=seed, limit=limit)
+        self.cfg.validate()
+        self.data = load_data(self.cfg, progress=False)
 
     def __call__(self, spec, graph):
-        from hannah_hw.nas.functional_operators.executor import BasicExecutor
+        from hannah_hw.qat.pipeline import train_network
 
-        torch.manual_seed(self.seed)
-        model = BasicExecutor(graph)
-        opt = torch.optim.Adam(model.parameters(), lr=self.lr)
-        d = self.data
+        torch.set_num_threads(1)
         t0 = time.perf_counter()
-        g = torch.Generator().manual_seed(self.seed)
-        for _ in range(self.epochs):
-            model.train()
-            for idx in torch.randperm(len(d.x_train), generator=g).split(self.batch_size):
-                loss = torch.nn.functional.cross_entropy(model(d.x_train[idx]), d.y_train[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-        model.eval()
-        with torch.no_grad():
-            acc = (model(d.x_test).argmax(1) == d.y_test).float().mean().item()
+        _, _, _, m = train_network(graph, self.data, self.cfg, progress=False)
         metrics = CostEvaluator()(spec, graph)
-        metrics.update(accuracy=acc, error=1.0 - acc, train_seconds=time.perf_counter() - t0)
+        e = m["bit_exact"]
+        metrics.update(accuracy=m["quant_accuracy"], error=1.0 - m["quant_accuracy"],
+                       float_accuracy=m["float_accuracy"],
+                       train_seconds=time.perf_counter() - t0,
+                       bit_exact=float(e["identical"] == e["outputs"]))
         return metrics
 
 
-def make_evaluator(dataset: str | None, epochs: int, seed: int) -> Evaluator:
-    if dataset is None:
+def evaluator_class(config) -> type:
+    return CostEvaluator if config.dataset is None else TrainEvaluator
+
+
+def make_evaluator(config) -> Evaluator:
+    """The evaluator of a search (loads its data set once per worker)."""
+    if config.dataset is None:
         return CostEvaluator()
-    return FloatTrainEvaluator(dataset, epochs=epochs, seed=seed)
+    return TrainEvaluator(config.dataset, config.epochs, config.seed, config.qat_epochs,
+                          config.wbits, config.abits, config.limit)

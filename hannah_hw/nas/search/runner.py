@@ -17,7 +17,7 @@ from hannah_hw.nas.archspec import ArchSpec, build_space
 from hannah_hw.nas.cost import cost_metrics
 from hannah_hw.nas.space import set_params
 
-from .evaluators import make_evaluator
+from .evaluators import evaluator_class, make_evaluator
 from .objectives import SearchConfigError, check_names, finite, total_violation
 from .pareto import pareto_front
 from .strategies import STRATEGIES, Strategy, arch_key
@@ -52,11 +52,15 @@ def validate(config: SearchConfig):
         raise SearchConfigError(f"budget must be at least 1, got {config.budget}")
     graph = build_space(config.space, config.space_kwargs)
     strategy = make_strategy(config)
-    evaluator = make_evaluator(config.dataset, config.epochs, config.seed)
-    check_names(strategy.objectives, strategy.constraints, evaluator.metric_names)
+    check_names(strategy.objectives, strategy.constraints, evaluator_class(config).metric_names)
     if not strategy.objectives:
         raise SearchConfigError("at least one objective is needed")
-    return graph, strategy, evaluator
+    if config.dataset:
+        from hannah_hw.qat.pipeline import TrainConfig
+
+        TrainConfig(config.dataset, config.epochs, config.qat_epochs, config.wbits,
+                    config.abits).validate()
+    return graph, strategy
 
 
 def _propose(config, strategy, graph, hist, taken, slot):
@@ -78,7 +82,8 @@ def _propose(config, strategy, graph, hist, taken, slot):
 def run_worker(url: str, study_dir: Path, on_done: Callable[[], None] | None = None) -> int:
     """Evaluate candidates until the budget is used up. Returns how many this worker did."""
     study, config = open_study(url)
-    graph, strategy, evaluator = validate(config)
+    graph, strategy = validate(config)
+    evaluator = make_evaluator(config)
     archive = study_dir / "archs"
     archive.mkdir(parents=True, exist_ok=True)
     done = 0

@@ -40,6 +40,10 @@ class SearchConfig:
     dataset: str | None = None
     epochs: int = 0
     population: int = 20
+    qat_epochs: int = 0
+    wbits: int = 8
+    abits: int = 8
+    limit: int | None = None
 
     def parsed(self) -> tuple[list[Objective], list[Constraint]]:
         return ([Objective.parse(o) for o in self.objectives],

@@ -1,0 +1,273 @@
+"""Pattern rules of the ONNX importer: one handler per ONNX op, over the importer's state
+(integer tensors, dequantised aliases, float results awaiting their QuantizeLinear)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from onnx.helper import get_attribute_value
+
+from .numerics import common_multipliers, fixed_multiplier
+from .qgraph import QGraph, QGraphError, infer_shape
+
+
+def _attrs(node) -> dict:
+    return {a.name: get_attribute_value(a) for a in node.attribute}
+
+
+def _label(node) -> str:
+    return f"{node.op_type} ({node.name or node.output[0]})"
+
+
+def _f(x) -> float:
+    return float(np.asarray(x).reshape(-1)[0])
+
+
+def _input(imp, name):
+    """The integer tensor behind a float tensor (QDQ) or an integer tensor (QOperator)."""
+    name = imp.r(name)
+    if name in imp.deq:
+        return imp.r(imp.deq[name])
+    if name in imp.q:
+        return name
+    raise KeyError(name)
+
+
+def _bias_units(imp, bias, x_int, w_scale, o):
+    """Bias as integers in accumulator units (s_x * s_w)."""
+    if bias is None:
+        return None
+    ints, scale = bias[0].astype(np.int64), np.asarray(bias[1], np.float64).reshape(-1)
+    units = imp.q[x_int].scale * np.broadcast_to(np.asarray(w_scale, np.float64).reshape(-1), (o,))
+    if np.allclose(scale, units, rtol=1e-6):
+        return ints
+    return np.round(ints * scale / units).astype(np.int64)
+
+
+def _pool_attrs(imp, node, kind):
+    a = _attrs(node)
+    k = list(a["kernel_shape"])
+    dims = len(k)
+    pads = list(a.get("pads", [0] * 2 * dims))
+    if pads[:dims] != pads[dims:]:
+        raise QGraphError(f"{imp.where}: {_label(node)}: asymmetric padding {pads}")
+    if kind == "avgpool" and any(pads) and not a.get("count_include_pad", 0):
+        raise QGraphError(f"{imp.where}: {_label(node)}: padded average pooling must count the "
+                          "padding (count_include_pad=1)")
+    out = {"kernel": k, "stride": list(a.get("strides", [1] * dims)), "padding": pads[:dims]}
+    if kind == "maxpool":
+        out["dilation"] = list(a.get("dilations", [1] * dims))
+    return out
+
+
+def _finish(imp, pend, out, y_scale, y_zp):
+    """Emit the QGraph node of a float op whose result is quantised to ``out``."""
+    kind, node = pend[0], pend[1]
+    t = imp.qtensor(out, y_scale, y_zp, ())
+    if kind == "conv":
+        _, _, x, (w, ws, wz, _), bias, relu = pend
+        imp.weighted(node.name or out, "conv", x, w, ws, wz,
+                     _bias_units(imp, bias, x, ws, w.shape[0]), y_scale, out,
+                     imp.conv_attrs(node, w.shape), relu)
+    elif kind == "linear":
+        _, _, x, (w, ws, wz, _), bias, relu = pend
+        imp.weighted(node.name or out, "linear", x, w, ws, wz,
+                     _bias_units(imp, bias, x, ws, w.shape[0]), y_scale, out, {}, relu)
+    elif kind == "add":
+        _, _, a, b, relu = pend
+        (ma, mb), sh = common_multipliers([imp.q[a].scale / t.scale, imp.q[b].scale / t.scale], 31)
+        imp.emit("add", node.name or out, [a, b], out, {"m_a": ma, "m_b": mb, "sh": sh,
+                                                        "relu": relu})
+    elif kind in ("avgpool", "global_avgpool"):
+        _, _, x, attrs, relu = pend
+        imp.pool_pending.append((out, x, attrs, kind, node))
+        imp.emit(kind, node.name or out, [x], out, {**attrs, "relu": relu})
+    elif kind == "maxpool":
+        _, _, x, attrs, _ = pend
+        if abs(imp.q[x].scale - t.scale) > 1e-9 * t.scale or imp.q[x].zero_point != t.zero_point:
+            raise QGraphError(f"{imp.where}: {_label(node)}: max pooling changes the scale")
+        imp.emit("maxpool", node.name or out, [x], out, attrs)
+    elif kind == "relu":
+        _, _, x, _ = pend
+        if abs(imp.q[x].scale - t.scale) > 1e-9 * t.scale or imp.q[x].zero_point != t.zero_point:
+            raise QGraphError(f"{imp.where}: {_label(node)}: ReLU changes the scale")
+        imp.emit("relu", node.name or out, [x], out, {})
+
+
+def quantize_linear(imp, node):
+    x, out = node.input[0], node.output[0]
+    s, zp = imp.c(node.input[1]), imp.c(node.input[2])
+    xr = imp.r(x)
+    if xr in {i.name for i in imp.model.graph.input}:
+        imp.input_q = out
+        imp.qtensor(out, s, zp, imp.shapes.get(xr, ()))
+    elif xr in imp.pending:
+        _finish(imp, imp.pending.pop(xr), out, s, zp)
+    elif xr in imp.deq and abs(imp.q[_input(imp, xr)].scale - _f(s)) <= 1e-9 * _f(s):
+        imp.alias[out] = _input(imp, xr)
+    else:
+        imp.unsupported.append(f"{_label(node)}: requantising {x!r}")
+
+
+def dequantize_linear(imp, node):
+    x, out = node.input[0], node.output[0]
+    if x in imp.consts:
+        zp = imp.c(node.input[2]) if len(node.input) > 2 and node.input[2] else 0
+        imp.wdq[out] = (imp.consts[x], imp.c(node.input[1]), zp, _attrs(node).get("axis", 1))
+    else:
+        imp.deq[out] = _input(imp, x)
+
+
+def _weights(imp, name, transpose=False):
+    w, s, zp, axis = imp.wdq[imp.r(name)]
+    return (w.T if transpose else w), s, zp, axis
+
+
+def float_op(imp, node):
+    op, out = node.op_type, node.output[0]
+    ins = [imp.r(i) for i in node.input if i]
+    if op == "Relu":
+        if ins[0] in imp.pending:
+            p = imp.pending[ins[0]]
+            imp.pending[out] = (*p[:-1], True)
+        else:
+            imp.pending[out] = ("relu", node, _input(imp, ins[0]), False)
+    elif op == "Conv":
+        bias = imp.wdq[ins[2]][:2] if len(ins) > 2 else None
+        imp.pending[out] = ("conv", node, _input(imp, ins[0]), _weights(imp, ins[1]), bias, False)
+    elif op in ("Gemm", "MatMul"):
+        a = _attrs(node)
+        if a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0 or a.get("transA", 0):
+            raise QGraphError(f"{imp.where}: {_label(node)}: only alpha=beta=1, transA=0")
+        w = _weights(imp, ins[1], transpose=not a.get("transB", 0))
+        bias = imp.wdq[ins[2]][:2] if len(ins) > 2 else None
+        imp.pending[out] = ("linear", node, _input(imp, ins[0]), w, bias, False)
+    elif op == "Add":
+        if ins[0] in imp.pending and imp.pending[ins[0]][0] == "linear" and ins[1] in imp.wdq:
+            p = imp.pending[ins[0]]
+            imp.pending[out] = (*p[:4], imp.wdq[ins[1]][:2], p[5])
+        else:
+            imp.pending[out] = ("add", node, _input(imp, ins[0]), _input(imp, ins[1]), False)
+    elif op in ("AveragePool", "GlobalAveragePool"):
+        kind = "avgpool" if op == "AveragePool" else "global_avgpool"
+        attrs = _pool_attrs(imp, node, kind) if kind == "avgpool" else {}
+        imp.pending[out] = (kind, node, _input(imp, ins[0]), attrs, False)
+    elif op == "MaxPool":
+        x = imp.r(ins[0])
+        if x in imp.q:  # integer max pooling (QOperator models)
+            imp.alias_q(out, x)
+            imp.emit("maxpool", node.name or out, [x], out, _pool_attrs(imp, node, "maxpool"))
+        else:
+            imp.pending[out] = ("maxpool", node, _input(imp, x), _pool_attrs(imp, node, "maxpool"),
+                                False)
+
+
+def alias(imp, node):
+    x, out = imp.r(node.input[0]), node.output[0]
+    if node.op_type == "Reshape":
+        target = imp.consts.get(node.input[1])
+        if target is None or len(target) != 2:
+            imp.unsupported.append(f"{_label(node)}: only flattening reshapes")
+            return
+    for table in (imp.pending, imp.deq, imp.wdq):
+        if x in table:
+            table[out] = table[x]
+            return
+    imp.alias[out] = x
+
+
+def _qop_weighted(imp, node, op):
+    i = list(node.input)
+    if op == "conv":  # x, xs, xz, w, ws, wz, ys, yz, [B]
+        x, w, ws, wz, ys, yz, b = i[0], i[3], i[4], i[5], i[6], i[7], i[8] if len(i) > 8 else None
+        wi = imp.c(w)
+        attrs = imp.conv_attrs(node, wi.shape)
+    elif op == "matmul":  # a, as, az, b, bs, bz, ys, yz
+        x, w, ws, wz, ys, yz, b = i[0], i[3], i[4], i[5], i[6], i[7], None
+        wi, attrs = imp.c(w).T, {}
+    else:  # QGemm: A, as, az, B, bs, bz, C, ys, yz
+        a = _attrs(node)
+        x, w, ws, wz, b = i[0], i[3], i[4], i[5], (i[6] if len(i) > 6 and i[6] else None)
+        ys, yz = i[7], i[8]
+        wi = imp.c(w) if a.get("transB", 0) else imp.c(w).T
+        attrs = {}
+    x = imp.r(x)
+    out = node.output[0]
+    imp.qtensor(out, imp.c(ys), imp.c(yz), ())
+    bias = None if b is None else imp.c(b).astype(np.int64)
+    imp.weighted(node.name or out, "conv" if op == "conv" else "linear", x, wi, imp.c(ws),
+                 imp.c(wz), bias, imp.c(ys), out, attrs)
+
+
+def qop(imp, node):
+    op, i, out = node.op_type, list(node.input), node.output[0]
+    if op == "QLinearConv":
+        _qop_weighted(imp, node, "conv")
+    elif op == "QLinearMatMul":
+        _qop_weighted(imp, node, "matmul")
+    elif op == "QGemm":
+        _qop_weighted(imp, node, "gemm")
+    elif op == "QLinearAdd":  # A, As, Az, B, Bs, Bz, Cs, Cz
+        t = imp.qtensor(out, imp.c(i[6]), imp.c(i[7]), ())
+        a, b = imp.r(i[0]), imp.r(i[3])
+        (ma, mb), sh = common_multipliers([imp.q[a].scale / t.scale, imp.q[b].scale / t.scale], 31)
+        imp.emit("add", node.name or out, [a, b], out, {"m_a": ma, "m_b": mb, "sh": sh,
+                                                        "relu": False})
+    elif op in ("QLinearAveragePool", "QLinearGlobalAveragePool"):  # X, xs, xz, ys, yz
+        kind = "avgpool" if op == "QLinearAveragePool" else "global_avgpool"
+        if _attrs(node).get("channels_last", 0):
+            raise QGraphError(f"{imp.where}: {_label(node)}: channels_last is not supported")
+        imp.qtensor(out, imp.c(i[3]), imp.c(i[4]), ())
+        x = imp.r(i[0])
+        attrs = _pool_attrs(imp, node, "avgpool") if kind == "avgpool" else {}
+        imp.pool_pending.append((out, x, attrs, kind, node))
+        imp.emit(kind, node.name or out, [x], out, {**attrs, "relu": False})
+
+
+RULES = {"QuantizeLinear": quantize_linear, "DequantizeLinear": dequantize_linear,
+         "Identity": alias, "Flatten": alias, "Reshape": alias, "Squeeze": alias,
+         "Constant": lambda imp, node: None}
+RULES.update({op: float_op for op in ("Conv", "Gemm", "MatMul", "Add", "AveragePool",
+                                      "GlobalAveragePool", "MaxPool", "Relu")})
+RULES.update({op: qop for op in ("QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd",
+                                 "QLinearAveragePool", "QLinearGlobalAveragePool")})
+
+
+def run_rules(imp) -> None:
+    imp.pool_pending = []
+    imp.input_q = None
+    imp.alias_q = lambda out, x: imp.q.__setitem__(out, imp.q[x])
+    for node in imp.model.graph.node:
+        rule = RULES.get(node.op_type)
+        if rule is None:
+            imp.unsupported.append(_label(node))
+            continue
+        try:
+            rule(imp, node)
+        except KeyError as e:
+            imp.unsupported.append(f"{_label(node)}: input {e.args[0]!r} is not quantised")
+    if imp.input_q is None and not imp.unsupported:
+        raise QGraphError(f"{imp.where}: the input is never quantised (QuantizeLinear)")
+    _infer_shapes(imp)
+
+
+def _infer_shapes(imp) -> None:
+    """Fill in output shapes node by node, then the average-pool multipliers (which need the
+    window size)."""
+    windows = {out: (x, attrs, kind) for out, x, attrs, kind, _ in imp.pool_pending}
+    nodes = []
+    for n in imp.nodes:
+        g = QGraph("tmp", (imp.input_q,), (), imp.q, (), imp.arrays)
+        if n.output in windows:
+            x, attrs, kind = windows[n.output]
+            in_shape = imp.q[x].shape
+            k = attrs["kernel"] if kind == "avgpool" else list(in_shape[1:])
+            ratio = imp.q[x].scale / imp.q[n.output].scale / int(np.prod(k))
+            m, sh = fixed_multiplier(ratio, 31)
+            n = dataclasses.replace(n, attrs={**n.attrs, "m": m, "sh": sh})
+        if n.op == "maxpool" and n.output in imp.q and imp.q[n.output] is imp.q[n.inputs[0]]:
+            imp.q[n.output] = dataclasses.replace(imp.q[n.inputs[0]])
+        imp.q[n.output] = dataclasses.replace(imp.q[n.output], shape=infer_shape(g, n))
+        nodes.append(n)
+    imp.nodes = nodes
