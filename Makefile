@@ -30,6 +30,8 @@ demo: setup
 	$(HW) search nas/kws_tcresnet.py:kws_tcresnet --study $(DEMO_DIR)/kws-cost --strategy nsga2 \
 	  --budget 60 --population 16 --objective macs:min --objective peak_memory:min \
 	  --constraint "weights<=20000"
+	$(HW) search --study $(DEMO_DIR)/kws-cost --show --plot $(DEMO_DIR)/kws-cost-front.png \
+	  | tail -n 2
 	$(HW) search nas/image_cnn.py:image_cnn --study $(DEMO_DIR)/digits --strategy aging \
 	  --budget 16 --population 8 --dataset digits --epochs 3 --qat-epochs 1 \
 	  --objective error:min --objective macs:min --constraint "macs<=200000"

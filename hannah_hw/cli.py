@@ -111,6 +111,8 @@ def _shape(node):
               help="Study directory (holds study.db and the candidates' ArchSpecs).")
 @click.option("--show", is_flag=True, help="Print the results table and Pareto front, then exit.")
 @click.option("--json", "as_json", is_flag=True, help="With --show: print JSON.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Also draw the objectives and the Pareto front to this PNG.")
 @click.option("--strategy", type=click.Choice(["random", "aging", "nsga2"]), default="nsga2",
               show_default=True)
 @click.option("--budget", type=int, default=20, show_default=True,
@@ -137,12 +139,12 @@ def _shape(node):
               help="Database URL (e.g. postgresql://...); default: sqlite in the study dir.")
 @space_arg_option
 @user_errors
-def search(space_ref, study_dir, show, as_json, strategy, budget, objectives, constraints,
+def search(space_ref, study_dir, show, as_json, plot, strategy, budget, objectives, constraints,
            workers, seed, dataset, epochs, qat_epochs, wbits, abits, limit, population, storage,
            space_args):
     """Search SPACE; killed and started again with the same arguments, it resumes."""
     from hannah_hw.nas.search.objectives import SearchConfigError
-    from hannah_hw.nas.search.runner import format_summary, run_search, summary
+    from hannah_hw.nas.search.runner import format_summary, plot_summary, run_search, summary
     from hannah_hw.nas.search.study import SearchConfig, storage_url
 
     study_path = Path(study_dir)
@@ -170,6 +172,8 @@ def search(space_ref, study_dir, show, as_json, strategy, budget, objectives, co
         raise SearchConfigError(f"no study in {study_dir} (no study.db)")
     s = summary(url)
     click.echo(json.dumps(s, indent=2, default=str) if as_json else format_summary(s))
+    if plot:
+        click.echo(f"wrote {plot_summary(s, Path(plot))}")
 
 
 def _load_arch(arch: str, params: str | None, space_args: tuple[str, ...]):

@@ -151,6 +151,9 @@ def test_search_show_prints_table_and_front(tmp_path, spaces):
     data = json.loads(run_cli("search", "--study", tmp_path, "--show", "--json",
                               check=True).stdout)
     assert len(data["rows"]) == 6 and data["pareto"]
+    run_cli("search", "--study", tmp_path, "--show", "--plot", tmp_path / "front.png",
+            check=True)
+    assert (tmp_path / "front.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("args,msg", [

@@ -218,3 +218,38 @@ def _fmt(v) -> str:
     if isinstance(v, float) and not v.is_integer():
         return f"{v:.4g}"
     return f"{int(v):,}" if isinstance(v, (int, float)) else str(v)
+
+
+def plot_summary(s: dict, path: Path) -> Path:
+    """Scatter of the first two objectives (or objective vs candidate number), front marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [o.split(":")[0] for o in s["config"]["objectives"]]
+    done = [r for r in s["rows"] if r["state"] == "done"]
+    xs_name, ys_name = (names[0], names[1]) if len(names) > 1 else ("candidate", names[0])
+
+    def val(r, k):
+        return r["number"] if k == "candidate" else r["metrics"][k]
+
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=120)
+    for feasible, style in ((True, dict(c="tab:blue", label="feasible")),
+                            (False, dict(c="tab:gray", marker="x", label="infeasible"))):
+        pts = [r for r in done if r["feasible"] == feasible]
+        ax.scatter([val(r, xs_name) for r in pts], [val(r, ys_name) for r in pts], s=18,
+                   alpha=0.7, **style)
+    front = sorted((r for r in done if r["number"] in s["pareto"]),
+                   key=lambda r: val(r, xs_name))
+    ax.plot([val(r, xs_name) for r in front], [val(r, ys_name) for r in front], "o-",
+            c="tab:red", label="Pareto front")
+    ax.set_xlabel(xs_name)
+    ax.set_ylabel(ys_name)
+    ax.set_title(f"{s['config']['strategy']}: {len(done)} candidates")
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
