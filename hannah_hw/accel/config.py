@@ -1,0 +1,144 @@
+"""AccelConfig: every hardware number, derived from the QGraph it must run. The Amaranth
+design, the C headers and the testbenches all take their constants from here."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from hannah_hw.ir.qgraph import QGraph
+
+VERSION = 1
+LANE_CHOICES = (4, 8, 16)
+
+
+class ConfigError(ValueError):
+    """A configuration that is invalid or does not fit the network."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AccelConfig:
+    pe_rows: int  # output positions computed in parallel
+    pe_cols: int  # output channels computed in parallel (lanes)
+    act_bits: int  # activation container width (signed)
+    weight_bits: int
+    acc_bits: int
+    mult_bits: int  # requantisation multiplier width; 1 means shifts only
+    shift_bits: int
+    act_depth: int  # activation memory words (one activation each)
+    weight_depth: int  # weight memory words (pe_cols weights each)
+    param_depth: int  # per-output-channel parameter entries (bias, multiplier, shift)
+    desc_depth: int  # layer descriptor slots
+    units: tuple[str, ...]  # functional units present
+    half_even: bool  # rounding half to even needed (imported ONNX graphs)
+    zero_points: bool  # nonzero zero points present
+    version: int = VERSION
+
+    @property
+    def mac_units(self) -> int:
+        return self.pe_rows * self.pe_cols
+
+    def validate(self) -> None:
+        problems = []
+        if self.pe_rows != 1:
+            problems.append(f"pe_rows={self.pe_rows}: only 1 row is implemented")
+        if not 1 <= self.pe_cols <= 64:
+            problems.append(f"pe_cols={self.pe_cols} outside 1..64")
+        if not 2 <= self.weight_bits <= 8 or not 2 <= self.act_bits <= 16:
+            problems.append("weight bits must be 2..8 and activation bits 2..16")
+        if self.acc_bits > 48:
+            problems.append(f"acc_bits={self.acc_bits} exceeds 48")
+        if problems:
+            raise ConfigError("invalid accelerator configuration: " + "; ".join(problems))
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> AccelConfig:
+        try:
+            d = json.loads(Path(path).read_text())
+            d["units"] = tuple(d["units"])
+            return cls(**d)
+        except (OSError, json.JSONDecodeError, TypeError, KeyError) as e:
+            raise ConfigError(f"{path}: not an accelerator configuration ({e})") from None
+
+
+def _bits_signed(maxabs: int) -> int:
+    return max(2, int(maxabs).bit_length() + 1)
+
+
+def acc_bound(g: QGraph, n) -> int:
+    """Largest |accumulator| a conv/linear node can reach, from bit widths and fan-in."""
+    w = g.param(n, "weight")
+    x = g.tensors[n.inputs[0]]
+    lo, hi = x.range
+    xmax = max(abs(lo - x.zero_point), abs(hi - x.zero_point))
+    fan_in = int(np.prod(w.shape[1:]))
+    wmax = int(np.abs(w).max(initial=0))
+    return fan_in * xmax * wmax + int(np.abs(g.param(n, "bias")).max(initial=0))
+
+
+def lane_blocks(cout: int, groups: int, lanes: int) -> int:
+    """Passes over the output channels: per group, ceil(channels per group / lanes)."""
+    return groups * math.ceil(cout // groups / lanes)
+
+
+def ideal_utilization(g: QGraph, lanes: int) -> float:
+    """MACs / (MAC units x cycles of the MAC loops) for a lane count, ignoring overheads."""
+    work = cycles = 0
+    for n in g.nodes:
+        if n.op not in ("conv", "linear"):
+            continue
+        w = g.param(n, "weight")
+        positions = int(np.prod(g.tensors[n.output].shape[1:])) if n.op == "conv" else 1
+        red = int(np.prod(w.shape[1:]))
+        groups = n.attrs.get("groups", 1)
+        work += w.shape[0] * red * positions
+        cycles += lane_blocks(w.shape[0], groups, lanes) * red * positions
+    return work / (cycles * lanes) if cycles else 1.0
+
+
+def derive_config(g: QGraph, pe_rows: int | None = None, pe_cols: int | None = None
+                  ) -> AccelConfig:
+    """The smallest accelerator that runs ``g``: units it uses, widths it needs, memories
+    sized to its largest demand; lanes default to the widest of 4/8/16 that keeps the MAC
+    loops at least 90 % busy."""
+    from .program import plan_memory
+
+    if pe_cols is None:
+        ok = [p for p in LANE_CHOICES if ideal_utilization(g, p) >= 0.9]
+        pe_cols = max(ok) if ok else max(LANE_CHOICES, key=lambda p: ideal_utilization(g, p))
+    weighted = [n for n in g.nodes if n.op in ("conv", "linear")]
+    wbits = max((n.attrs.get("wbits", 8) for n in weighted), default=2)
+    act_bits = max(t.bits for t in g.tensors.values())
+    acc = max((_bits_signed(acc_bound(g, n)) for n in weighted), default=16)
+    mults = [int(v) for n in weighted for v in g.param(n, "m")]
+    mults += [int(n.attrs[k]) for n in g.nodes for k in ("m", "m_a", "m_b") if k in n.attrs]
+    shifts = [int(v) for n in weighted for v in g.param(n, "sh")]
+    shifts += [int(n.attrs["sh"]) for n in g.nodes if "sh" in n.attrs]
+    pow2_only = all(m & (m - 1) == 0 for m in mults)
+    mult_bits = 1 if pow2_only else max(m.bit_length() for m in mults) + 1
+    if pow2_only:  # a power-of-two multiplier is a left shift: fold it into the shift range
+        shifts += [m.bit_length() for m in mults]
+    _, act_depth = plan_memory(g)
+    weight_depth = sum(lane_blocks(g.param(n, "weight").shape[0], n.attrs.get("groups", 1),
+                                   pe_cols) * int(np.prod(g.param(n, "weight").shape[1:]))
+                       for n in weighted)
+    cfg = AccelConfig(
+        pe_rows=pe_rows or 1, pe_cols=pe_cols, act_bits=max(8, act_bits), weight_bits=wbits,
+        acc_bits=acc, mult_bits=mult_bits, shift_bits=max(shifts, default=1).bit_length() + 1,
+        act_depth=act_depth, weight_depth=max(1, weight_depth),
+        param_depth=max(1, sum(g.param(n, "weight").shape[0] for n in weighted)),
+        desc_depth=len(g.nodes), units=tuple(sorted({n.op for n in g.nodes})),
+        half_even=any(n.attrs.get("rounding") == "half_even" for n in g.nodes),
+        zero_points=any(t.zero_point for t in g.tensors.values()))
+    cfg.validate()
+    return cfg

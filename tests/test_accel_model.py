@@ -1,0 +1,130 @@
+"""The Program compiler and the accelerator's behavioural model against the interpreter."""
+
+import numpy as np
+import pytest
+import torch
+from test_qat import every_op_1d, every_op_2d, randomized
+
+from hannah_hw.accel.config import ConfigError, derive_config
+from hannah_hw.accel.golden import run_program
+from hannah_hw.accel.program import Program, compile_program, pack_weights, plan_memory
+from hannah_hw.ir.interpreter import quantize_input, run
+from hannah_hw.ir.lower import lower
+from hannah_hw.nas.blocks import conv1d, conv2d, input_tensor, linear
+from hannah_hw.nas.functional_operators.op import search_space
+from hannah_hw.qat.qnet import build_qnet
+
+
+def lowered(space, wbits=8, abits=8, scales="pow2", seed=1, n=8):
+    g, ex = randomized(space, seed)
+    x = torch.randn(n, *ex.inputs[0].current_shape()[1:]) * 1.5
+    q = build_qnet(g, ex, wbits, abits, pow2=scales == "pow2")
+    q.calibrate([x])
+    return lower(q, x, "t"), x.numpy()
+
+
+def check(qg, x, **kw):
+    cfg = derive_config(qg, **kw)
+    prog = compile_program(qg, cfg)
+    xi = quantize_input(qg, x)
+    shapes = {k: t.shape for k, t in qg.tensors.items()}
+    y, events = run_program(prog, cfg, xi, shapes)
+    assert np.array_equal(y, run(qg, xi))
+    macs = sum(e["macs"] for e in events[0])
+    assert macs == qg.macs()
+    return cfg, prog, events
+
+
+@pytest.mark.parametrize("space", [every_op_2d, every_op_1d])
+@pytest.mark.parametrize("lanes", [1, 4, 8, 16])
+@pytest.mark.parametrize("bits,scales", [((8, 8), "pow2"), ((4, 4), "fixed"), ((2, 3), "pow2")])
+def test_model_matches_interpreter_on_every_op(space, lanes, bits, scales):
+    qg, x = lowered(space, *bits, scales)
+    check(qg, x, pe_cols=lanes)
+
+
+def _random_layer(rng):
+    dims = int(rng.integers(1, 3))
+    cin = int(rng.integers(1, 20))
+    groups = int(rng.choice([g for g in (1, 2, 3, 4, cin) if cin % g == 0]))
+    cout = groups * int(rng.integers(1, 6))
+    k = int(rng.integers(1, 6))
+    stride, dil = int(rng.integers(1, 4)), int(rng.integers(1, 3))
+    size = int(rng.integers(k * dil + 2, 24))
+
+    @search_space
+    def layer():
+        shape = (1, cin, size, size - 1) if dims == 2 else (1, cin, size)
+        x = input_tensor(shape)
+        conv = conv2d if dims == 2 else conv1d
+        out = conv(x, cout, k, stride, dil, groups)
+        return linear(out, int(rng.integers(1, 12)))
+
+    return layer
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_single_layers(seed):
+    rng = np.random.default_rng(seed)
+    space = _random_layer(rng)
+    bits = [(8, 8), (4, 8), (3, 3), (2, 2)][seed % 4]
+    qg, x = lowered(space, *bits, ["pow2", "fixed"][seed % 2], seed, n=4)
+    check(qg, x, pe_cols=int(rng.choice([1, 3, 8, 16])))
+
+
+def test_imported_onnx_graph_with_zero_points_runs(tmp_path):
+    from onnx_models import float_cnn, quantize
+
+    from hannah_hw.ir.onnx_import import import_onnx
+
+    src, shape = float_cnn(tmp_path / "f.onnx")
+    x = quantize(src, tmp_path / "q.onnx", shape, "qop", True, reduce_range=True)
+    qg = import_onnx(tmp_path / "q.onnx")
+    cfg, _, _ = check(qg, x[:4])
+    assert cfg.half_even and cfg.zero_points and cfg.mult_bits > 1
+
+
+def test_memory_plan_never_overlaps_live_tensors():
+    qg, _ = lowered(every_op_2d)
+    addr, depth = plan_memory(qg)
+    size = {t: int(np.prod(i.shape)) for t, i in qg.tensors.items()}
+    produced = set(qg.inputs)
+    for i, n in enumerate(qg.nodes):
+        needed_later = {t for m in qg.nodes[i + 1:] for t in m.inputs} | set(qg.outputs)
+        live = set(n.inputs) | {n.output} | (produced & needed_later)
+        for a in live:
+            for b in live - {a}:
+                assert addr[a] + size[a] <= addr[b] or addr[b] + size[b] <= addr[a], (n.name, a, b)
+        produced.add(n.output)
+    assert depth < sum(size.values())  # memory was reused
+
+
+def test_config_is_derived_from_the_graph_and_checked():
+    qg, _ = lowered(every_op_1d, 4, 4, "pow2")
+    cfg = derive_config(qg)
+    assert cfg.mult_bits == 1 and not cfg.half_even and cfg.weight_bits == 4
+    assert set(cfg.units) == {n.op for n in qg.nodes}
+    assert cfg.pe_cols in (4, 8, 16) and cfg.mac_units == cfg.pe_cols
+    small = derive_config(qg)
+    import dataclasses
+
+    tiny = dataclasses.replace(small, act_depth=10)
+    with pytest.raises(ConfigError, match="activation memory too small"):
+        compile_program(qg, tiny)
+    no_pool = dataclasses.replace(small, units=("conv", "linear"))
+    with pytest.raises(ConfigError, match="lacks the unit"):
+        compile_program(qg, no_pool)
+
+
+def test_weight_packing_layout_and_program_round_trip(tmp_path):
+    w = np.arange(2 * 3 * 2).reshape(6, 1, 2) - 5  # depthwise-like: 6 channels, 3 groups
+    words = pack_weights(w, groups=3, lanes=4)
+    assert words.shape == (3 * 2, 4)  # per group one block of 2 channels, 2 reduction steps
+    assert words[0].tolist() == [w[0, 0, 0], w[1, 0, 0], 0, 0]
+    qg, _ = lowered(every_op_2d)
+    cfg = derive_config(qg)
+    prog = compile_program(qg, cfg)
+    prog.save(tmp_path / "p.json")
+    back = Program.load(tmp_path / "p.json")
+    assert back.descriptors == prog.descriptors and np.array_equal(back.weights, prog.weights)
+    assert prog.words().shape == (len(qg.nodes), 31)
