@@ -18,13 +18,9 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from .numerics import common_multipliers, fixed_multiplier
+from .numerics import fixed_multiplier
+from .onnx_rules import MBITS, run_rules
 from .qgraph import Node, QGraph, QGraphError, TensorInfo, check
-
-MBITS = 31
-FLOAT_OPS = {"Conv", "Gemm", "MatMul", "Add", "AveragePool", "GlobalAveragePool", "MaxPool",
-             "Relu"}
-ALIAS_OPS = {"Identity", "Flatten", "Reshape", "Squeeze"}
 
 
 def _scale(s: float) -> tuple[int, int]:
@@ -124,8 +120,6 @@ def import_onnx(path: str | Path) -> QGraph:
     except Exception as e:  # onnx raises several unrelated types for corrupt files
         raise QGraphError(f"{path}: not a readable ONNX model ({type(e).__name__}: "
                           f"{str(e).splitlines()[0] if str(e) else ''})") from None
-    from .onnx_rules import run_rules
-
     imp = _Importer(model, str(path))
     for vi in (*model.graph.value_info, *model.graph.input, *model.graph.output):
         dims = [d.dim_value for d in vi.type.tensor_type.shape.dim]
@@ -147,5 +141,3 @@ def import_onnx(path: str | Path) -> QGraph:
     check(g, str(path))
     return g
 
-
-__all__ = ["import_onnx", "MBITS", "common_multipliers"]

@@ -11,6 +11,8 @@ from onnx.helper import get_attribute_value
 from .numerics import common_multipliers, fixed_multiplier
 from .qgraph import QGraph, QGraphError, infer_shape
 
+MBITS = 31  # fixed-point multipliers of imported graphs (onnxruntime uses float32 scales)
+
 
 def _attrs(node) -> dict:
     return {a.name: get_attribute_value(a) for a in node.attribute}
@@ -61,6 +63,15 @@ def _pool_attrs(imp, node, kind):
     return out
 
 
+def _emit_add(imp, node, a, b, out, relu):
+    """Both branches rescaled to the output with one shared shift, rounded once."""
+    t = imp.q[out]
+    (ma, mb), sh = common_multipliers([imp.q[a].scale / t.scale, imp.q[b].scale / t.scale],
+                                      MBITS)
+    imp.emit("add", node.name or out, [a, b], out,
+             {"m_a": ma, "m_b": mb, "sh": sh, "relu": relu})
+
+
 def _finish(imp, pend, out, y_scale, y_zp):
     """Emit the QGraph node of a float op whose result is quantised to ``out``."""
     kind, node = pend[0], pend[1]
@@ -76,9 +87,7 @@ def _finish(imp, pend, out, y_scale, y_zp):
                      _bias_units(imp, bias, x, ws, w.shape[0]), y_scale, out, {}, relu)
     elif kind == "add":
         _, _, a, b, relu = pend
-        (ma, mb), sh = common_multipliers([imp.q[a].scale / t.scale, imp.q[b].scale / t.scale], 31)
-        imp.emit("add", node.name or out, [a, b], out, {"m_a": ma, "m_b": mb, "sh": sh,
-                                                        "relu": relu})
+        _emit_add(imp, node, a, b, out, relu)
     elif kind in ("avgpool", "global_avgpool"):
         _, _, x, attrs, relu = pend
         imp.pool_pending.append((out, x, attrs, kind, node))
@@ -209,11 +218,8 @@ def qop(imp, node):
     elif op == "QGemm":
         _qop_weighted(imp, node, "gemm")
     elif op == "QLinearAdd":  # A, As, Az, B, Bs, Bz, Cs, Cz
-        t = imp.qtensor(out, imp.c(i[6]), imp.c(i[7]), ())
-        a, b = imp.r(i[0]), imp.r(i[3])
-        (ma, mb), sh = common_multipliers([imp.q[a].scale / t.scale, imp.q[b].scale / t.scale], 31)
-        imp.emit("add", node.name or out, [a, b], out, {"m_a": ma, "m_b": mb, "sh": sh,
-                                                        "relu": False})
+        imp.qtensor(out, imp.c(i[6]), imp.c(i[7]), ())
+        _emit_add(imp, node, imp.r(i[0]), imp.r(i[3]), out, False)
     elif op in ("QLinearAveragePool", "QLinearGlobalAveragePool"):  # X, xs, xz, ys, yz
         kind = "avgpool" if op == "QLinearAveragePool" else "global_avgpool"
         if _attrs(node).get("channels_last", 0):
@@ -264,7 +270,7 @@ def _infer_shapes(imp) -> None:
             in_shape = imp.q[x].shape
             k = attrs["kernel"] if kind == "avgpool" else list(in_shape[1:])
             ratio = imp.q[x].scale / imp.q[n.output].scale / int(np.prod(k))
-            m, sh = fixed_multiplier(ratio, 31)
+            m, sh = fixed_multiplier(ratio, MBITS)
             n = dataclasses.replace(n, attrs={**n.attrs, "m": m, "sh": sh})
         if n.op == "maxpool" and n.output in imp.q and imp.q[n.output] is imp.q[n.inputs[0]]:
             imp.q[n.output] = dataclasses.replace(imp.q[n.inputs[0]])
