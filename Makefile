@@ -33,7 +33,7 @@ demo: setup
 	$(HW) search --study $(DEMO_DIR)/kws-cost --show --plot $(DEMO_DIR)/kws-cost-front.png \
 	  | tail -n 2
 	$(HW) search nas/image_cnn.py:image_cnn --study $(DEMO_DIR)/digits --strategy aging \
-	  --budget 16 --population 8 --dataset digits --epochs 3 --qat-epochs 1 \
+	  --budget 16 --population 8 --dataset digits --epochs 8 --qat-epochs 2 \
 	  --objective error:min --objective macs:min --constraint "macs<=200000"
 	# keyword spotting: 20k synthesised clips (cached), TC-ResNet8 with 8-bit QAT
 	$(HW) train nas/kws_tcresnet8.json --dataset kws --epochs 15 --qat-epochs 4 \

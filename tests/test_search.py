@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -114,7 +115,9 @@ def test_search_resumes_after_sigkill_without_losing_or_repeating_work(tmp_path,
     before = {t.number: (t.user_attrs["key"], t.user_attrs["metrics"])
               for t in complete(trials(study))}
     assert 2 <= len(before) < 8
-    assert any(t.state == optuna.trial.TrialState.RUNNING for t in trials(study))
+    # the candidate seen under evaluation is normally cut off; it may (rarely) have finished
+    # in the milliseconds before the kill landed
+    cut_off = any(t.state == optuna.trial.TrialState.RUNNING for t in trials(study))
 
     run_cli(*_args(spaces, study), check=True)
     after = trials(study)
@@ -126,9 +129,11 @@ def test_search_resumes_after_sigkill_without_losing_or_repeating_work(tmp_path,
         t = after[number]
         assert t.user_attrs["key"] == key and t.user_attrs["metrics"] == metrics
     killed = [t for t in after if t.user_attrs.get("reason") == "stale"]
-    assert len(killed) == 1
-    retried = [t for t in done if t.user_attrs.get("retry_of") == killed[0].number]
-    assert len(retried) == 1 and retried[0].user_attrs["arch"] == killed[0].user_attrs["arch"]
+    assert len(killed) == int(cut_off)
+    for k in (k for k in killed if "arch" in k.user_attrs):  # proposed: evaluated again,
+        retried = [t for t in done if t.user_attrs.get("retry_of") == k.number]
+        # with the same architecture, exactly once
+        assert len(retried) == 1 and retried[0].user_attrs["arch"] == k.user_attrs["arch"]
 
 
 @pytest.mark.slow
@@ -181,3 +186,27 @@ def test_space_show_lists_parameters_and_a_sample(tmp_path, spaces):
     assert "kws_tcresnet_0.dynamic_depth_0.ChoiceOp_0.depth" in res.stdout
     assert "points before constraints" in res.stdout and "macs" in res.stdout
     assert json.loads((tmp_path / "a.json").read_text())["params"]
+
+
+def test_a_dead_workers_candidate_is_failed_and_queued_again(tmp_path, spaces):
+    from hannah_hw.nas.search.study import open_study, reap_stale
+
+    url = storage_url(tmp_path, None)
+    study, _ = open_study(url, SearchConfig(spaces["kws"], "random", 3, ("macs:min",)))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid now belongs to no process
+    trial = study.ask()
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{dead.pid}")
+    trial.set_user_attr("arch", '{"params": {}}')
+    trial.set_user_attr("key", "k1")
+    alive = study.ask()
+    alive.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+    assert reap_stale(study) == 1
+    ts = trials(tmp_path)
+    assert ts[trial.number].state == optuna.trial.TrialState.FAIL
+    assert ts[trial.number].user_attrs["reason"] == "stale"
+    assert ts[alive.number].state == optuna.trial.TrialState.RUNNING
+    queued = [t for t in ts if t.state == optuna.trial.TrialState.WAITING]
+    assert len(queued) == 1 and queued[0].user_attrs["retry_of"] == trial.number
+    assert queued[0].user_attrs["arch"] == '{"params": {}}'
+    assert reap_stale(study) == 0  # reaped once only
