@@ -128,3 +128,22 @@ def test_weight_packing_layout_and_program_round_trip(tmp_path):
     back = Program.load(tmp_path / "p.json")
     assert back.descriptors == prog.descriptors and np.array_equal(back.weights, prog.weights)
     assert prog.words().shape == (len(qg.nodes), 31)
+
+
+def test_energy_report_from_counts(tmp_path):
+    import json
+
+    from hannah_hw.accel.energy import energy_report, load_table
+
+    qg, x = lowered(every_op_2d)
+    cfg, prog, events = check(qg, x)
+    r = energy_report(events[0], cfg, clock_hz=50e6, rate_hz=10)
+    assert r["energy_pj"] > r["dynamic_pj"] > 0 and r["ratio_to_floor"] > 1
+    assert r["pj_per_mac"] > load_table()["mult_8x8_pj"]
+    cheaper = {**load_table(), "mult_8x8_pj": 0.01, "sram_8kb_pj_per_bit": 0.001}
+    (tmp_path / "t.json").write_text(json.dumps(cheaper))
+    r2 = energy_report(events[0], cfg, table=load_table(tmp_path / "t.json"))
+    assert r2["energy_pj"] < r["energy_pj"]
+    with pytest.raises(ValueError, match="lacks"):
+        (tmp_path / "bad.json").write_text("{}")
+        load_table(tmp_path / "bad.json")

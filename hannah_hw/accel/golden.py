@@ -43,7 +43,7 @@ def run_layer(d: dict, mem: np.ndarray, prog: Program, cfg: AccelConfig) -> dict
     n_out = d["cout"] * d["out_h"] * d["out_w"]
     x = mem[d["in_addr"]:d["in_addr"] + n_in].reshape(d["cin"], d["in_h"], d["in_w"])
     ev = {"op": op, "macs": 0, "mac_cycles": 0, "act_reads": 0, "act_writes": n_out,
-          "weight_reads": 0, "param_reads": 0}
+          "weight_reads": 0, "param_reads": 0, "weight_words": 0, "inputs": n_in}
     if op in ("conv", "linear"):
         g = d["groups"]
         cin_g, per_group = d["cin"] // g, d["cout"] // g
@@ -68,6 +68,7 @@ def run_layer(d: dict, mem: np.ndarray, prog: Program, cfg: AccelConfig) -> dict
                 ev["macs"] += n * red * pos
         ev["act_reads"] = ev["weight_reads"] = ev["mac_cycles"]
         ev["param_reads"] = d["cout"]
+        ev["weight_words"] = word - d["w_addr"]
         y = np.clip(out + d["zp_out"], d["out_lo"], d["out_hi"])
     elif op == "add":
         z = mem[d["in2_addr"]:d["in2_addr"] + n_in]
