@@ -147,3 +147,17 @@ def test_energy_report_from_counts(tmp_path):
     with pytest.raises(ValueError, match="lacks"):
         (tmp_path / "bad.json").write_text("{}")
         load_table(tmp_path / "bad.json")
+
+
+def test_cost_model_predicts_the_model_counts_exactly():
+    import time
+
+    from hannah_hw.accel.cost import predict_cost
+
+    qg, x = lowered(every_op_1d)
+    cfg, _, events = check(qg, x)
+    t0 = time.perf_counter()
+    c = predict_cost(qg, cfg)
+    assert time.perf_counter() - t0 < 0.5
+    assert c["cycles"] == sum(e["cycles"] for e in events[0])
+    assert c["macs"] == qg.macs() and 0 < c["utilization"] <= 1

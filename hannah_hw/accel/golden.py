@@ -35,6 +35,35 @@ def _patches(x, d, pad_value):
     return win.transpose(0, 1, 3, 2, 4).reshape(c, d["k_h"] * d["k_w"], -1)
 
 
+def layer_events(d: dict, cfg: AccelConfig) -> dict:
+    """Event counts of one descriptor on the planned datapath: one broadcast activation and
+    one weight word per MAC cycle, lanes idle past the channels of a block, one activation
+    written per output, outputs leaving ``pe_cols`` per cycle."""
+    op = OPS[d["op"]]
+    n_in = d["cin"] * d["in_h"] * d["in_w"]
+    n_out = d["cout"] * d["out_h"] * d["out_w"]
+    window = d["k_h"] * d["k_w"]
+    ev = {"op": op, "macs": 0, "mac_cycles": 0, "act_reads": 0, "act_writes": n_out,
+          "weight_reads": 0, "param_reads": 0, "weight_words": 0, "inputs": n_in}
+    if op in ("conv", "linear"):
+        g = d["groups"]
+        per_group = d["cout"] // g
+        red = d["cin"] // g * window
+        pos = d["out_h"] * d["out_w"]
+        blocks = g * -(-per_group // cfg.pe_cols)
+        ev.update(macs=d["cout"] * red * pos, mac_cycles=blocks * red * pos,
+                  act_reads=blocks * red * pos, weight_reads=blocks * red * pos,
+                  param_reads=d["cout"], weight_words=blocks * red)
+    elif op == "add":
+        ev["act_reads"] = 2 * n_in
+    elif op in ("avgpool", "global_avgpool", "maxpool"):
+        ev["act_reads"] = n_out * window
+    else:
+        ev["act_reads"] = n_in
+    ev["cycles"] = max(ev["mac_cycles"], ev["act_reads"]) + -(-n_out // cfg.pe_cols)
+    return ev
+
+
 def run_layer(d: dict, mem: np.ndarray, prog: Program, cfg: AccelConfig) -> dict:
     """Execute one descriptor on ``mem`` in place; return its event counts."""
     op = OPS[d["op"]]
@@ -42,8 +71,7 @@ def run_layer(d: dict, mem: np.ndarray, prog: Program, cfg: AccelConfig) -> dict
     n_in = d["cin"] * d["in_h"] * d["in_w"]
     n_out = d["cout"] * d["out_h"] * d["out_w"]
     x = mem[d["in_addr"]:d["in_addr"] + n_in].reshape(d["cin"], d["in_h"], d["in_w"])
-    ev = {"op": op, "macs": 0, "mac_cycles": 0, "act_reads": 0, "act_writes": n_out,
-          "weight_reads": 0, "param_reads": 0, "weight_words": 0, "inputs": n_in}
+    macs = 0
     if op in ("conv", "linear"):
         g = d["groups"]
         cin_g, per_group = d["cin"] // g, d["cout"] // g
@@ -64,29 +92,22 @@ def run_layer(d: dict, mem: np.ndarray, prog: Program, cfg: AccelConfig) -> dict
                 acc = np.rint(acc).astype(np.int64) + \
                     params[oc:oc + n, 0:1]
                 out[oc:oc + n] = _round(d, acc, params[oc:oc + n, 1:2], params[oc:oc + n, 2:3])
-                ev["mac_cycles"] += red * pos
-                ev["macs"] += n * red * pos
-        ev["act_reads"] = ev["weight_reads"] = ev["mac_cycles"]
-        ev["param_reads"] = d["cout"]
-        ev["weight_words"] = word - d["w_addr"]
+                macs += n * red * pos
         y = np.clip(out + d["zp_out"], d["out_lo"], d["out_hi"])
     elif op == "add":
         z = mem[d["in2_addr"]:d["in2_addr"] + n_in]
         acc = (x.reshape(-1) - d["zp_in"]) * d["m"] + (z - d["zp_in2"]) * d["m_b"]
         y = np.clip(_round(d, acc, 1, d["sh"]) + d["zp_out"], d["out_lo"], d["out_hi"])
-        ev["act_reads"] = 2 * n_in
     elif op in ("avgpool", "global_avgpool"):
         s = (_patches(x, d, d["zp_in"]) - d["zp_in"]).sum(axis=1)
         y = np.clip(_round(d, s, d["m"], d["sh"]) + d["zp_out"], d["out_lo"], d["out_hi"])
-        ev["act_reads"] = n_out * d["k_h"] * d["k_w"]
     elif op == "maxpool":
         y = _patches(x, d, d["out_lo"]).max(axis=1)
-        ev["act_reads"] = n_out * d["k_h"] * d["k_w"]
     else:  # relu
         y = np.maximum(x.reshape(-1), d["zp_in"])
-        ev["act_reads"] = n_in
     mem[d["out_addr"]:d["out_addr"] + n_out] = np.asarray(y).reshape(-1)
-    ev["cycles"] = max(ev["mac_cycles"], ev["act_reads"]) + ev["act_writes"] // lanes
+    ev = layer_events(d, cfg)
+    assert ev["macs"] == macs  # the count model and the execution agree
     return ev
 
 
