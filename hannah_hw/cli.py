@@ -11,6 +11,7 @@ import click
 
 
 def _user_errors():
+    from hannah_hw.accel.config import ConfigError
     from hannah_hw.ir.qgraph import QGraphError
     from hannah_hw.nas.archspec import SpaceError
     from hannah_hw.nas.functional_operators.op import GraphError
@@ -20,7 +21,7 @@ def _user_errors():
     from hannah_hw.qat.datasets import DatasetError
 
     return (SpaceError, GraphError, InvalidValueError, SearchConfigError, SamplingError,
-            DatasetError, QGraphError)
+            DatasetError, QGraphError, ConfigError)
 
 
 def user_errors(fn):
@@ -299,6 +300,33 @@ def import_onnx_cmd(model, output_path):
     g.save(output_path)
     click.echo(f"wrote {output_path}: {len(g.nodes)} nodes ({', '.join(n.op for n in g.nodes)}),"
                f" {g.macs():,} MACs per sample")
+
+
+@main.command()
+@click.argument("qgraph", type=click.Path())
+@click.option("--pe-cols", type=int, default=None, help="MAC lanes (default: derived).")
+@click.option("--clock-mhz", type=float, default=50.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@user_errors
+def cost(qgraph, pe_cols, clock_mhz, as_json):
+    """Predicted cycles, utilisation and energy of QGRAPH on the derived accelerator
+    (analytical model of the planned datapath; not yet checked against RTL)."""
+    from hannah_hw.accel.config import derive_config
+    from hannah_hw.accel.cost import predict_cost
+    from hannah_hw.ir.qgraph import QGraph
+
+    g = QGraph.load(qgraph)
+    cfg = derive_config(g, pe_cols=pe_cols)
+    c = predict_cost(g, cfg, clock_hz=clock_mhz * 1e6)
+    if as_json:
+        click.echo(json.dumps({"config": json.loads(cfg.to_json()), **c}, indent=2))
+        return
+    click.echo(f"{cfg.mac_units} MAC units; {c['macs']:,} MACs in {c['cycles']:,} cycles "
+               f"(U = {c['utilization']:.3f}), {c['latency_s'] * 1e3:.3f} ms at {clock_mhz:g} "
+               f"MHz, {c['energy_pj'] / 1e6:.3f} uJ ({c['pj_per_mac']:.2f} pJ/MAC)")
+    for ly in c["layers"]:
+        click.echo(f"  {ly['op']:15s} {ly['cycles']:>10,} cycles  U {ly['utilization']:.3f}  "
+                   f"{ly['name']}")
 
 
 if __name__ == "__main__":

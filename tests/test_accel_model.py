@@ -161,3 +161,16 @@ def test_cost_model_predicts_the_model_counts_exactly():
     assert time.perf_counter() - t0 < 0.5
     assert c["cycles"] == sum(e["cycles"] for e in events[0])
     assert c["macs"] == qg.macs() and 0 < c["utilization"] <= 1
+
+
+def test_cost_cli(tmp_path):
+    import json
+
+    from conftest import run_cli
+
+    qg, _ = lowered(every_op_2d)
+    qg.save(tmp_path / "g.json")
+    out = run_cli("cost", tmp_path / "g.json", "--pe-cols", "8", check=True).stdout
+    assert "8 MAC units" in out and "U =" in out
+    data = json.loads(run_cli("cost", tmp_path / "g.json", "--json", check=True).stdout)
+    assert data["macs"] == qg.macs() and len(data["layers"]) == len(qg.nodes)

@@ -18,6 +18,10 @@ import numpy as np
 FORMAT = "hannah-hw-qgraph"
 FORMAT_VERSION = 1
 OPS = ("conv", "linear", "add", "avgpool", "maxpool", "global_avgpool", "relu")
+REQUIRED = {"conv": ("stride", "padding", "dilation", "groups"), "add": ("m_a", "m_b", "sh"),
+            "avgpool": ("kernel", "stride", "padding", "m", "sh"), "global_avgpool": ("m", "sh"),
+            "maxpool": ("kernel", "stride", "padding")}
+PARAMS = {"conv": ("weight", "bias", "m", "sh"), "linear": ("weight", "bias", "m", "sh")}
 
 
 class QGraphError(ValueError):
@@ -192,6 +196,10 @@ def check(g: QGraph, where: str = "QGraph") -> None:
             fail(f"output {n.output!r} is written twice", n)
         if n.output not in g.tensors:
             fail(f"output {n.output!r} is not declared", n)
+        lacking = [a for a in REQUIRED.get(n.op, ()) if a not in n.attrs] + \
+            [p for p in PARAMS.get(n.op, ()) if p not in n.params]
+        if lacking:
+            fail(f"lacks {', '.join(lacking)}", n)
         for role, key in n.params.items():
             if key not in g.arrays:
                 fail(f"{role} array {key!r} is missing", n)
