@@ -50,7 +50,7 @@ class QuantNet(nn.Module):
 
     @torch.no_grad()
     def calibrate(self, batches) -> None:
-        """Fix every activation exponent from the largest float value seen."""
+        """Fix every activation exponent from a high quantile of the float values seen."""
         was = self.training
         self.eval()
         self.set_mode("float")
