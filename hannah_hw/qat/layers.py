@@ -1,8 +1,8 @@
 """Quantised layers for QAT. Each layer emulates one QGraph node exactly (in float64) and
 lowers itself to that node.
 
-Modes: ``float`` runs the plain float layer (training before QAT, calibration, which records
-the largest activation); ``quant`` fake-quantises. Activations are ``q * 2**-f`` with a
+Modes: ``float`` runs the plain float layer (training before QAT, and calibration, which
+records the activation range); ``quant`` fake-quantises. Activations are ``q * 2**-f`` with a
 per-tensor ``f`` fixed by calibration; weights have per-channel power-of-two scales, or float
 scales with fixed-point requantisation multipliers (``pow2=False``).
 """
