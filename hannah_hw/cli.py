@@ -86,7 +86,7 @@ def space_show(space_ref, seed, save, space_args):
     width = max((len(k) for k in params), default=0)
     for key, p in params.items():
         click.echo(f"  {key.ljust(width)}  {p.domain()}")
-    values = graph.sample(seed)
+    graph.sample(seed)
     click.echo(f"sample (seed {seed}):")
     for n in active_nodes(graph):
         if isinstance(n, Tensor) and n.owner is not None:
@@ -97,7 +97,6 @@ def space_show(space_ref, seed, save, space_args):
     if save:
         ArchSpec.from_graph(space_ref, graph, kwargs).save(save)
         click.echo(f"wrote {save}")
-    return values
 
 
 def _shape(node):

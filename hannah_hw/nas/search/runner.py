@@ -134,7 +134,8 @@ def _worker_main(url: str, study_dir: str) -> None:
     run_worker(url, Path(study_dir))
 
 
-def progress(study: optuna.Study, budget: int) -> int:
+def progress(study: optuna.Study) -> int:
+    """Finished candidates that count against the budget."""
     finished = (TrialState.COMPLETE, TrialState.FAIL)
     return sum(1 for t in study.get_trials(deepcopy=False, states=finished) if counts(t))
 
@@ -147,11 +148,11 @@ def run_search(config: SearchConfig, study_dir: Path, url: str, workers: int = 1
     validate(config)
     study_dir.mkdir(parents=True, exist_ok=True)
     study, config = open_study(url, config)
-    bar = tqdm(total=config.budget, initial=min(progress(study, config.budget), config.budget),
+    bar = tqdm(total=config.budget, initial=min(progress(study), config.budget),
                desc="search", unit="cand", disable=not show_progress)
 
     def update():
-        bar.n = min(progress(study, config.budget), config.budget)
+        bar.n = min(progress(study), config.budget)
         bar.refresh()
 
     try:
