@@ -41,6 +41,11 @@ demo: setup
 	$(HW) infer $(DEMO_DIR)/kws-tcresnet8/qgraph.json \
 	  --input $(DEMO_DIR)/kws-tcresnet8/test_inputs.npy --output $(DEMO_DIR)/kws-logits.npy
 	$(HW) export-onnx $(DEMO_DIR)/kws-tcresnet8/qgraph.json -o $(DEMO_DIR)/kws-tcresnet8.onnx
+	# its accelerator: Verilog, Program, then the test inputs through the RTL (Verilator)
+	$(HW) generate $(DEMO_DIR)/kws-tcresnet8/qgraph.json --out $(DEMO_DIR)/kws-hw
+	$(HW) simulate $(DEMO_DIR)/kws-hw --input $(DEMO_DIR)/kws-tcresnet8/test_inputs.npy \
+	  --output $(DEMO_DIR)/kws-hw-logits.npy --report $(DEMO_DIR)/kws-hw-report.json
+	cmp $(DEMO_DIR)/kws-hw-logits.npy $(DEMO_DIR)/kws-logits.npy && echo "RTL == interpreter"
 
 test: setup
 	$(PY) -m pytest
@@ -54,6 +59,7 @@ lint: setup
 bench: setup
 	$(PY) benchmarks/nas_sampling.py
 	$(PY) benchmarks/qat.py
+	$(PY) benchmarks/accel.py
 
 clean:
 	rm -rf runs build rtl/build .pytest_cache .ruff_cache

@@ -240,21 +240,14 @@ def train(arch, params, dataset, epochs, qat_epochs, wbits, abits, scales, out_d
         sys.exit(1)
 
 
-@main.command()
-@click.argument("qgraph", type=click.Path())
-@click.option("--input", "input_path", required=True, type=click.Path(),
-              help="X.npy: float32 (quantised by the graph) or integers (taken as is).")
-@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False))
-@click.option("--dequantize", is_flag=True, help="Write float outputs instead of integers.")
-@user_errors
-def infer(qgraph, input_path, output_path, dequantize):
-    """Run the integer reference interpreter on a batch."""
+def _load_batch(g, input_path: str):
+    """X.npy as a batch of integer inputs of ``g``: floats are quantised, integers taken as
+    they are, a single sample gets a batch axis."""
     import numpy as np
 
-    from hannah_hw.ir.interpreter import dequantize_output, quantize_input, run
-    from hannah_hw.ir.qgraph import QGraph, QGraphError
+    from hannah_hw.ir.interpreter import quantize_input
+    from hannah_hw.ir.qgraph import QGraphError
 
-    g = QGraph.load(qgraph)
     try:
         x = np.load(input_path, allow_pickle=False)
     except (OSError, ValueError) as e:
@@ -266,8 +259,32 @@ def infer(qgraph, input_path, output_path, dequantize):
         raise QGraphError(f"--input {input_path}: shape {x.shape} does not fit the graph's input "
                           f"(N, {', '.join(map(str, t.shape))})")
     if np.issubdtype(x.dtype, np.floating):
-        x = quantize_input(g, x)
-    y = run(g, x)
+        return quantize_input(g, x)
+    if not np.issubdtype(x.dtype, np.integer):
+        raise QGraphError(f"--input {input_path}: dtype {x.dtype} is neither float nor integer")
+    lo, hi = t.range
+    if x.size and (x.min() < lo or x.max() > hi):
+        raise QGraphError(f"--input {input_path}: integer inputs outside the input's range "
+                          f"[{lo}, {hi}]")
+    return x.astype(np.int64)
+
+
+@main.command()
+@click.argument("qgraph", type=click.Path())
+@click.option("--input", "input_path", required=True, type=click.Path(),
+              help="X.npy: float32 (quantised by the graph) or integers (taken as is).")
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--dequantize", is_flag=True, help="Write float outputs instead of integers.")
+@user_errors
+def infer(qgraph, input_path, output_path, dequantize):
+    """Run the integer reference interpreter on a batch."""
+    import numpy as np
+
+    from hannah_hw.ir.interpreter import dequantize_output, run
+    from hannah_hw.ir.qgraph import QGraph
+
+    g = QGraph.load(qgraph)
+    y = run(g, _load_batch(g, input_path))
     np.save(output_path, dequantize_output(g, y) if dequantize else y)
     click.echo(f"wrote {output_path}: {y.shape[0]} samples, outputs {tuple(y.shape[1:])}")
 
@@ -308,8 +325,8 @@ def import_onnx_cmd(model, output_path):
 @click.option("--json", "as_json", is_flag=True)
 @user_errors
 def cost(qgraph, pe_cols, clock_mhz, as_json):
-    """Predicted cycles, utilisation and energy of QGRAPH on the derived accelerator
-    (analytical model of the planned datapath; not yet checked against RTL)."""
+    """Predicted cycles, utilisation and energy of QGRAPH on the derived accelerator: the
+    closed-form schedule of the RTL, checked against its counters by the tests."""
     from hannah_hw.accel.config import derive_config
     from hannah_hw.accel.cost import predict_cost
     from hannah_hw.ir.qgraph import QGraph
@@ -323,9 +340,90 @@ def cost(qgraph, pe_cols, clock_mhz, as_json):
     click.echo(f"{cfg.mac_units} MAC units; {c['macs']:,} MACs in {c['cycles']:,} cycles "
                f"(U = {c['utilization']:.3f}), {c['latency_s'] * 1e3:.3f} ms at {clock_mhz:g} "
                f"MHz, {c['energy_pj'] / 1e6:.3f} uJ ({c['pj_per_mac']:.2f} pJ/MAC)")
-    for ly in c["layers"]:
+    _layer_table(c["layers"])
+
+
+def _layer_table(layers: list[dict]) -> None:
+    for ly in layers:
         click.echo(f"  {ly['op']:15s} {ly['cycles']:>10,} cycles  U {ly['utilization']:.3f}  "
                    f"{ly['name']}")
+
+
+@main.command()
+@click.argument("qgraph", type=click.Path())
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="HWDIR to write.")
+@click.option("--pe-rows", type=int, default=None, help="Output positions in parallel (1).")
+@click.option("--pe-cols", type=int, default=None,
+              help="MAC lanes, output channels in parallel (default: derived from the graph).")
+@user_errors
+def generate(qgraph, out_dir, pe_rows, pe_cols):
+    """Generate the accelerator for QGRAPH: AccelConfig, Verilog, Program and summary."""
+    from hannah_hw.hw.generate import generate as gen
+    from hannah_hw.ir.qgraph import QGraph
+
+    s = gen(QGraph.load(qgraph), Path(out_dir), pe_rows, pe_cols)
+    c = s["config"]
+    kbit = sum(s["memory_bits"].values()) / 1024
+    click.echo(f"wrote {out_dir}: {s['mac_units']} MAC lanes, {c['weight_bits']}-bit weights, "
+               f"{c['acc_bits']}-bit accumulators, {kbit:,.1f} kbit of memories, units "
+               f"{', '.join(c['units'])}; {s['layers']} layers, predicted {s['predicted_cycles']:,}"
+               f" cycles per inference (U = {s['predicted_utilization']:.3f})")
+
+
+@main.command()
+@click.argument("hwdir", type=click.Path())
+@click.option("--input", "input_path", required=True, type=click.Path(),
+              help="X.npy: float32 (quantised by the graph) or integers.")
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False),
+              help="Y.npy: integer outputs, as 'hannah-hw infer' writes them.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
+              help="REPORT.json: measured and predicted cycles, utilisation, energy per layer.")
+@click.option("--clock-mhz", type=float, default=50.0, show_default=True)
+@click.option("--rate-hz", type=float, default=1.0, show_default=True,
+              help="Inferences per second, for the average power.")
+@click.option("--energy-table", type=click.Path(dir_okay=False), default=None,
+              help="JSON of per-event energies (default: the cited 45 nm table).")
+@click.option("--max-cycles", type=int, default=1 << 30, show_default=True,
+              help="Per inference; a run that takes longer ends with an error.")
+@user_errors
+def simulate(hwdir, input_path, output_path, report_path, clock_mhz, rate_hz, energy_table,
+             max_cycles):
+    """Run inputs through the generated RTL (Verilator): outputs and measured counters."""
+    import numpy as np
+
+    from hannah_hw.accel.config import ConfigError
+    from hannah_hw.accel.energy import load_table
+    from hannah_hw.hw.generate import load_hwdir
+    from hannah_hw.hw.generate import simulate as sim
+    from hannah_hw.simulate.verilator import SimulatorError
+
+    g, _, _ = load_hwdir(Path(hwdir))
+    x = _load_batch(g, input_path)
+    try:
+        table = load_table(energy_table) if energy_table else None
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    click.echo("building the simulator (Verilator; reused when the design is unchanged)",
+               err=True)
+    try:
+        with click.progressbar(length=len(x), label="inferences", file=sys.stderr) as bar:
+            y, rep = sim(Path(hwdir), x, lambda: bar.update(1), clock_mhz * 1e6, rate_hz, table,
+                         max_cycles)
+    except SimulatorError as e:
+        raise ConfigError(f"simulation of {hwdir}: {e}") from None
+    np.save(output_path, y)
+    if report_path:
+        Path(report_path).write_text(json.dumps(rep, indent=2) + "\n")
+    click.echo(f"wrote {output_path}: {len(x)} samples; {rep['cycles']:,} cycles per inference "
+               f"(predicted {rep['predicted_cycles']:,}), U = {rep['utilization']:.3f}, "
+               f"{rep['energy_uj']:.3f} uJ ({rep['pj_per_mac']:.2f} pJ/MAC, "
+               f"{rep['ratio_to_floor']:.2f}x the floor); outputs "
+               f"{'equal' if rep['reference_match'] else 'DIFFER FROM'} the reference "
+               f"interpreter; {rep['sim_cycles_per_s'] / 1e6:.2f} M simulated cycles/s")
+    _layer_table(rep["layers"])
+    if not rep["reference_match"]:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

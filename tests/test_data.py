@@ -137,7 +137,7 @@ def test_bad_input_to_the_cli_is_one_line(tmp_path):
     np.save(tmp_path / "xi.npy", np.full((1, 4), 300, np.int64))
     r = run_cli("infer", tmp_path / "g.json", "--input", tmp_path / "xi.npy", "--output",
                 tmp_path / "y.npy")
-    assert r.returncode == 2 and "must lie in [-128, 127]" in r.stderr
+    assert r.returncode == 2 and "outside the input's range [-128, 127]" in r.stderr
     np.save(tmp_path / "xi.npy", np.array([[16, -32, 5, 1]], np.int64))
     run_cli("infer", tmp_path / "g.json", "--input", tmp_path / "xi.npy", "--output",
             tmp_path / "y.npy", check=True)

@@ -31,7 +31,7 @@ class AccelConfig:
     shift_bits: int
     act_depth: int  # activation memory words (one activation each)
     weight_depth: int  # weight memory words (pe_cols weights each)
-    param_depth: int  # per-output-channel parameter entries (bias, multiplier, shift)
+    param_depth: int  # lane blocks of per-channel parameters (bias, multiplier, shift)
     desc_depth: int  # layer descriptor slots
     units: tuple[str, ...]  # functional units present
     half_even: bool  # rounding half to even needed (imported ONNX graphs)
@@ -75,12 +75,25 @@ def _bits_signed(maxabs: int) -> int:
     return max(2, int(maxabs).bit_length() + 1)
 
 
-def acc_bound(g: QGraph, n) -> int:
-    """Largest |accumulator| a conv/linear node can reach, from bit widths and fan-in."""
-    w = g.param(n, "weight")
-    x = g.tensors[n.inputs[0]]
+def _xmax(g: QGraph, t: str) -> int:
+    x = g.tensors[t]
     lo, hi = x.range
-    xmax = max(abs(lo - x.zero_point), abs(hi - x.zero_point))
+    return max(abs(lo - x.zero_point), abs(hi - x.zero_point))
+
+
+def acc_bound(g: QGraph, n) -> int:
+    """Largest |accumulator| a node can reach, from bit widths, fan-in and multipliers."""
+    if n.op == "add":
+        return _xmax(g, n.inputs[0]) * n.attrs["m_a"] + _xmax(g, n.inputs[1]) * n.attrs["m_b"]
+    if n.op in ("avgpool", "global_avgpool"):
+        shape = g.tensors[n.inputs[0]].shape
+        window = int(np.prod(n.attrs["kernel"])) if n.op == "avgpool" else \
+            int(np.prod(shape[1:]))
+        return window * _xmax(g, n.inputs[0])
+    if n.op not in ("conv", "linear"):
+        return _xmax(g, n.inputs[0]) * 2
+    w = g.param(n, "weight")
+    xmax = _xmax(g, n.inputs[0])
     fan_in = int(np.prod(w.shape[1:]))
     wmax = int(np.abs(w).max(initial=0))
     return fan_in * xmax * wmax + int(np.abs(g.param(n, "bias")).max(initial=0))
@@ -119,7 +132,7 @@ def derive_config(g: QGraph, pe_rows: int | None = None, pe_cols: int | None = N
     weighted = [n for n in g.nodes if n.op in ("conv", "linear")]
     wbits = max((n.attrs.get("wbits", 8) for n in weighted), default=2)
     act_bits = max(t.bits for t in g.tensors.values())
-    acc = max((_bits_signed(acc_bound(g, n)) for n in weighted), default=16)
+    acc = max(_bits_signed(acc_bound(g, n)) for n in g.nodes)
     mults = [int(v) for n in weighted for v in g.param(n, "m")]
     mults += [int(n.attrs[k]) for n in g.nodes for k in ("m", "m_a", "m_b") if k in n.attrs]
     shifts = [int(v) for n in weighted for v in g.param(n, "sh")]
@@ -136,9 +149,26 @@ def derive_config(g: QGraph, pe_rows: int | None = None, pe_cols: int | None = N
         pe_rows=pe_rows or 1, pe_cols=pe_cols, act_bits=max(8, act_bits), weight_bits=wbits,
         acc_bits=acc, mult_bits=mult_bits, shift_bits=max(shifts, default=1).bit_length() + 1,
         act_depth=act_depth, weight_depth=max(1, weight_depth),
-        param_depth=max(1, sum(g.param(n, "weight").shape[0] for n in weighted)),
+        param_depth=max(1, sum(lane_blocks(g.param(n, "weight").shape[0],
+                                           n.attrs.get("groups", 1), pe_cols) for n in weighted)),
         desc_depth=len(g.nodes), units=tuple(sorted({n.op for n in g.nodes})),
         half_even=any(n.attrs.get("rounding") == "half_even" for n in g.nodes),
         zero_points=any(t.zero_point for t in g.tensors.values()))
+    cfg.validate()
+    return cfg
+
+
+def merge_configs(cfgs: list[AccelConfig]) -> AccelConfig:
+    """One accelerator that runs every network the given configurations were derived for
+    (same lane count): widest widths, deepest memories, all units."""
+    lanes = {c.pe_cols for c in cfgs}
+    if len(lanes) != 1:
+        raise ConfigError(f"cannot merge configurations with different lane counts {lanes}")
+    fields = {f.name for f in dataclasses.fields(AccelConfig)} - {"units", "half_even",
+                                                                   "zero_points", "version"}
+    merged = {f: max(getattr(c, f) for c in cfgs) for f in fields}
+    cfg = AccelConfig(**merged, units=tuple(sorted({u for c in cfgs for u in c.units})),
+                      half_even=any(c.half_even for c in cfgs),
+                      zero_points=any(c.zero_points for c in cfgs))
     cfg.validate()
     return cfg

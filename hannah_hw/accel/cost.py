@@ -9,8 +9,8 @@ from hannah_hw.ir.qgraph import QGraph
 
 from .config import AccelConfig, derive_config
 from .energy import energy_report
-from .golden import layer_events
 from .program import compile_program
+from .schedule import layer_events
 
 
 def predict_cost(g: QGraph, cfg: AccelConfig | None = None, clock_hz: float = 50e6,

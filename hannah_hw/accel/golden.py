@@ -1,7 +1,8 @@
 """Behavioural model of the accelerator: executes a Program from its descriptors, packed
 weights and flat activation memory alone (never the QGraph), with the numerics of
 ir/numerics.py, and counts the events of the planned datapath per layer. The RTL is held to
-its outputs and its counts; its outputs are held to the reference interpreter."""
+its outputs (and to the counts of accel/schedule.py); its outputs are held to the reference
+interpreter."""
 
 from __future__ import annotations
 
@@ -35,35 +36,6 @@ def _patches(x, d, pad_value):
     return win.transpose(0, 1, 3, 2, 4).reshape(c, d["k_h"] * d["k_w"], -1)
 
 
-def layer_events(d: dict, cfg: AccelConfig) -> dict:
-    """Event counts of one descriptor on the planned datapath: one broadcast activation and
-    one weight word per MAC cycle, lanes idle past the channels of a block, one activation
-    written per output, outputs leaving ``pe_cols`` per cycle."""
-    op = OPS[d["op"]]
-    n_in = d["cin"] * d["in_h"] * d["in_w"]
-    n_out = d["cout"] * d["out_h"] * d["out_w"]
-    window = d["k_h"] * d["k_w"]
-    ev = {"op": op, "macs": 0, "mac_cycles": 0, "act_reads": 0, "act_writes": n_out,
-          "weight_reads": 0, "param_reads": 0, "weight_words": 0, "inputs": n_in}
-    if op in ("conv", "linear"):
-        g = d["groups"]
-        per_group = d["cout"] // g
-        red = d["cin"] // g * window
-        pos = d["out_h"] * d["out_w"]
-        blocks = g * -(-per_group // cfg.pe_cols)
-        ev.update(macs=d["cout"] * red * pos, mac_cycles=blocks * red * pos,
-                  act_reads=blocks * red * pos, weight_reads=blocks * red * pos,
-                  param_reads=d["cout"], weight_words=blocks * red)
-    elif op == "add":
-        ev["act_reads"] = 2 * n_in
-    elif op in ("avgpool", "global_avgpool", "maxpool"):
-        ev["act_reads"] = n_out * window
-    else:
-        ev["act_reads"] = n_in
-    ev["cycles"] = max(ev["mac_cycles"], ev["act_reads"]) + -(-n_out // cfg.pe_cols)
-    return ev
-
-
 def run_layer(d: dict, mem: np.ndarray, prog: Program, cfg: AccelConfig) -> dict:
     """Execute one descriptor on ``mem`` in place; return its event counts."""
     op = OPS[d["op"]]
@@ -79,8 +51,7 @@ def run_layer(d: dict, mem: np.ndarray, prog: Program, cfg: AccelConfig) -> dict
         pos = d["out_h"] * d["out_w"]
         patches = _patches(x, d, d["zp_in"]) - d["zp_in"]  # C, k, P
         out = np.empty((d["cout"], pos), np.int64)
-        word = d["w_addr"]
-        params = prog.params[d["p_addr"]:d["p_addr"] + d["cout"]]
+        word, block = d["w_addr"], d["p_addr"]
         for gi in range(g):
             cols = patches[gi * cin_g:(gi + 1) * cin_g].reshape(red, pos)
             for b in range(0, per_group, lanes):
@@ -89,9 +60,10 @@ def run_layer(d: dict, mem: np.ndarray, prog: Program, cfg: AccelConfig) -> dict
                 n = min(lanes, per_group - b)
                 oc = gi * per_group + b
                 acc = w[:, :n].T.astype(np.float64) @ cols.astype(np.float64)
-                acc = np.rint(acc).astype(np.int64) + \
-                    params[oc:oc + n, 0:1]
-                out[oc:oc + n] = _round(d, acc, params[oc:oc + n, 1:2], params[oc:oc + n, 2:3])
+                p = prog.params[block, :n]
+                block += 1
+                acc = np.rint(acc).astype(np.int64) + p[:, 0:1]
+                out[oc:oc + n] = _round(d, acc, p[:, 1:2], p[:, 2:3])
                 macs += n * red * pos
         y = np.clip(out + d["zp_out"], d["out_lo"], d["out_hi"])
     elif op == "add":
@@ -106,6 +78,8 @@ def run_layer(d: dict, mem: np.ndarray, prog: Program, cfg: AccelConfig) -> dict
     else:  # relu
         y = np.maximum(x.reshape(-1), d["zp_in"])
     mem[d["out_addr"]:d["out_addr"] + n_out] = np.asarray(y).reshape(-1)
+    from .schedule import layer_events
+
     ev = layer_events(d, cfg)
     assert ev["macs"] == macs  # the count model and the execution agree
     return ev

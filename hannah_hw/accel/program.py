@@ -65,7 +65,7 @@ class Program:
     descriptors: tuple[dict[str, int], ...]
     names: tuple[str, ...]  # QGraph node per descriptor
     weights: np.ndarray  # (words, pe_cols) int
-    params: np.ndarray  # (entries, 3): bias, multiplier, shift
+    params: np.ndarray  # (blocks, lanes, 3): bias, multiplier, shift per lane block
     act_addr: dict[str, int]
     act_depth: int
     input: str
@@ -122,6 +122,19 @@ def pack_weights(w: np.ndarray, groups: int, lanes: int) -> np.ndarray:
     return np.concatenate(words) if words else np.zeros((0, lanes), np.int64)
 
 
+def pack_params(p: np.ndarray, groups: int, lanes: int) -> np.ndarray:
+    """(Cout, 3) -> (blocks, lanes, 3): the parameters of each lane block, idle lanes zero."""
+    per_group = len(p) // groups
+    out = []
+    for g in range(groups):
+        for b in range(0, per_group, lanes):
+            block = np.zeros((lanes, 3), np.int64)
+            chans = p[g * per_group + b:g * per_group + min(b + lanes, per_group)]
+            block[:len(chans)] = chans
+            out.append(block)
+    return np.stack(out)
+
+
 def compile_program(g: QGraph, cfg: AccelConfig) -> Program:
     """Descriptors, memory map and packed weights of ``g`` for ``cfg``."""
     addr, depth = plan_memory(g)
@@ -161,9 +174,10 @@ def compile_program(g: QGraph, cfg: AccelConfig) -> Program:
             packed = pack_weights(w, groups, cfg.pe_cols)
             d.update(k_h=k_h, k_w=k_w, groups=groups, w_addr=w_addr, p_addr=p_addr)
             weights.append(packed)
-            params.append(np.stack([g.param(n, "bias"), g.param(n, "m"), g.param(n, "sh")], 1))
+            params.append(pack_params(np.stack([g.param(n, "bias"), g.param(n, "m"),
+                                                g.param(n, "sh")], 1), groups, cfg.pe_cols))
             w_addr += len(packed)
-            p_addr += w.shape[0]
+            p_addr += len(params[-1])
             assert len(packed) == lane_blocks(w.shape[0], groups, cfg.pe_cols) * \
                 int(np.prod(w.shape[1:]))
         elif n.op == "add":
@@ -191,5 +205,5 @@ def compile_program(g: QGraph, cfg: AccelConfig) -> Program:
                           f"{cfg.desc_depth} descriptors")
     return Program(tuple(descs), tuple(n.name for n in g.nodes),
                    np.concatenate(weights) if weights else np.zeros((0, cfg.pe_cols), np.int64),
-                   np.concatenate(params) if params else np.zeros((0, 3), np.int64),
+                   np.concatenate(params) if params else np.zeros((0, cfg.pe_cols, 3), np.int64),
                    addr, depth, g.inputs[0], g.outputs[0])

@@ -1,9 +1,10 @@
 """MAC lanes: ``pe_cols`` accumulators sharing one (broadcast) activation, each with its own
-weight. ``load`` sets the accumulators to the biases, ``valid`` adds one product each."""
+weight. A step with ``first`` starts from the bias, so a new output needs no load cycle;
+``acc_next`` is what the accumulators take at the clock edge (the drain captures it)."""
 
 from __future__ import annotations
 
-from amaranth import Module, signed
+from amaranth import Module, Mux, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -14,22 +15,24 @@ class MacLanes(wiring.Component):
     def __init__(self, cfg: AccelConfig):
         self.cfg = cfg
         lanes = cfg.pe_cols
+        acc = data.ArrayLayout(signed(cfg.acc_bits), lanes)
         super().__init__({
             "act": In(signed(cfg.act_bits + 2)),  # x - zero point
             "weights": In(data.ArrayLayout(signed(cfg.weight_bits), lanes)),
-            "bias": In(data.ArrayLayout(signed(cfg.acc_bits), lanes)),
-            "load": In(1),
+            "bias": In(acc),
+            "first": In(1),
             "valid": In(1),
-            "acc": Out(data.ArrayLayout(signed(cfg.acc_bits), lanes)),
+            "acc": Out(acc),
+            "acc_next": Out(acc),
         })
 
     def elaborate(self, platform):
         m = Module()
         for i in range(self.cfg.pe_cols):
-            with m.If(self.load):
-                m.d.sync += self.acc[i].eq(self.bias[i])
-            with m.Elif(self.valid):
-                m.d.sync += self.acc[i].eq(self.acc[i] + self.act * self.weights[i])
+            base = Mux(self.first, self.bias[i], self.acc[i])
+            m.d.comb += self.acc_next[i].eq(Mux(self.valid, base + self.act * self.weights[i],
+                                                self.acc[i]))
+            m.d.sync += self.acc[i].eq(self.acc_next[i])
         return m
 
 

@@ -1,6 +1,7 @@
 """Requantiser: ``y = clamp(((acc * M + 2**(sh-1)) >> sh) + zp, lo, hi)`` in hardware, with
 half-to-even rounding when the configuration needs it. For power-of-two graphs there is no
-multiplier: ``M = 2**lsh`` is a left shift. One cycle of latency."""
+multiplier: ``M = 2**lsh`` is a left shift. ``bypass`` only clamps (max pooling, ReLU).
+One cycle of latency."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class Requantizer(wiring.Component):
             "zp": In(signed(act)),
             "lo": In(signed(act)),
             "hi": In(signed(act)),
+            "bypass": In(1),
             "y": Out(signed(act)),
         }
         if cfg.half_even:
@@ -45,13 +47,15 @@ class Requantizer(wiring.Component):
             rem = prod - (q << self.sh)
             tie = (rem == half) & ~q[0]
             rounded = Mux(self.half_even & tie, q, rounded)
-        v = rounded + self.zp
+        v = Mux(self.bypass, self.acc, rounded + self.zp)
         m.d.sync += self.y.eq(Mux(v < self.lo, self.lo, Mux(v > self.hi, self.hi, v)))
         return m
 
 
-def requant_model(acc, m, sh, zp, lo, hi, half_even=False, shifts_only=False):
+def requant_model(acc, m, sh, zp, lo, hi, half_even=False, shifts_only=False, bypass=False):
     """Golden model: the numerics twin, taking the multiplier as the hardware does."""
+    if bypass:
+        return int(min(max(acc, lo), hi))
     mult = 1 << m if shifts_only else m
     fn = nx.round_shift_even if half_even else nx.round_shift
     return int(min(max(int(fn(acc, mult, sh)) + zp, lo), hi))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "rtl" / "build"
+PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
 
 
 class SimulatorError(RuntimeError):
@@ -27,6 +28,10 @@ def verilator_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("AMARANTH_USE_YOSYS", "builtin")
+    # the wheel's verilated.mk lacks the flag that includes precompiled headers, which breaks
+    # parallel builds of larger designs; a MAKEFLAGS definition overrides it for every make
+    if PCH_FIX not in env.get("MAKEFLAGS", ""):
+        env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} {PCH_FIX}".strip()
     if shutil.which("verilator", path=env["PATH"]) is None:
         raise SimulatorError(f"verilator not found in {bin_dir}")
     return env
@@ -43,7 +48,7 @@ def run_cocotb(verilog: Path, toplevel: str, test_module: str, bdir: Path,
     from cocotb_tools.runner import get_runner
 
     full = verilator_env()
-    os.environ["PATH"] = full["PATH"]
+    os.environ["PATH"], os.environ["MAKEFLAGS"] = full["PATH"], full["MAKEFLAGS"]
     for p in (str(ROOT), str(ROOT / "sim")):  # the runner passes sys.path to the simulator
         if p not in sys.path:
             sys.path.insert(0, p)
@@ -59,3 +64,15 @@ def run_cocotb(verilog: Path, toplevel: str, test_module: str, bdir: Path,
     if failed:
         raise SimulatorError(f"{failed} of {total} cocotb tests of {toplevel} failed "
                              f"(see {results})")
+
+
+WAIVERS = ROOT / "rtl" / "lint_waivers.vlt"
+
+
+def lint(verilog: Path, top: str) -> list[str]:
+    """``verilator --lint-only -Wall`` with the documented waivers; the warnings left."""
+    import subprocess
+
+    r = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", top, str(WAIVERS),
+                        str(verilog)], env=verilator_env(), capture_output=True, text=True)
+    return [ln for ln in r.stderr.splitlines() if ln.startswith(("%Warning", "%Error"))]

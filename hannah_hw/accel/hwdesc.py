@@ -1,0 +1,191 @@
+"""The hardware's view of a Program: loop-nest descriptors, packed parameter and weight words,
+and the bus map. One Python source for every hardware constant: the Amaranth design, the
+C++ harness, the testbenches (and the firmware headers) take them from here.
+
+Every layer runs as one loop nest, ``group / lane block / oy / ox / ci / ky / kx``, with the
+input address ``ch_base + row_off + ix`` kept by additions only. Convolutions and linear
+layers are ``mac`` mode (all lanes); pooling, ReLU and the residual add use one lane:
+``sum`` mode (average pooling; the add as a two-"channel" reduction whose channel stride
+is the distance between its operands) and ``max`` mode (max pooling; ReLU is a 1x1 max
+clamped at the input's zero point)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .config import AccelConfig, ConfigError
+
+MODES = {"mac": 0, "sum": 1, "max": 2}
+# field: kind; every field occupies one 32-bit word of the descriptor memory
+HW_FIELDS = {
+    "mode": "mode", "groups": "cnt", "blocks": "cnt", "out_h": "cnt", "out_w": "cnt",
+    "cin": "cnt", "k_h": "cnt", "k_w": "cnt", "in_h": "cnt", "in_w": "cnt",
+    "stride_h": "cnt", "stride_w": "cnt", "dil_h": "cnt", "dil_w": "cnt",
+    "iy_start": "sdim", "ix_start": "sdim", "row_start": "srow", "row_step": "srow",
+    "dil_row": "srow", "in_addr": "addr", "ch_stride": "addr", "grp_stride": "addr",
+    "out_addr": "addr", "out_lane_stride": "addr", "out_blk_stride": "addr",
+    "out_grp_stride": "addr", "lanes_last": "cnt", "w_addr": "waddr", "p_addr": "paddr",
+    "zp_a": "act", "zp_b": "act", "coef_a": "mult", "coef_b": "mult", "pad_val": "act",
+    "zp_out": "act", "out_lo": "act", "out_hi": "act", "rq_m": "mult", "rq_sh": "shift",
+    "half_even": "flag",
+}
+NF = len(HW_FIELDS)
+COUNTERS = ("cycles", "busy", "stall", "macs", "act_reads", "act_writes", "weight_reads",
+            "param_reads", "desc_reads")
+REGS = {"ctrl": 0, "status": 1, "n_layers": 2, "magic": 3, "timeout": 4}
+COUNTER_BASE = 8  # live counters at REGS region words 8..
+CONST_BASE = 24  # configuration words for drivers to check: see const_words
+MAGIC = 0x4848_5741  # "HHWA"
+CTRL_START, CTRL_IRQ_EN = 1, 2
+STATUS_BUSY, STATUS_DONE = 1, 2
+REGIONS = ("regs", "desc", "stats", "param", "weight", "act")
+
+
+def _bits(n: int) -> int:
+    return max(1, (max(n, 1) - 1).bit_length())
+
+
+class HwLayout:
+    """Widths, word counts and the bus map of one AccelConfig."""
+
+    def __init__(self, cfg: AccelConfig):
+        self.cfg = cfg
+        self.lanes = cfg.pe_cols
+        self.act_w = cfg.act_bits + 1  # signed container: unsigned tensors fit as well
+        self.aw = _bits(cfg.act_depth) + 1  # one spare bit: addresses wrap modulo 2**aw
+        self.waw = _bits(cfg.weight_depth + 1)
+        self.paw = _bits(cfg.param_depth + 1)
+        self.mult_w = cfg.shift_bits if cfg.mult_bits == 1 else cfg.mult_bits
+        self.lane_param_w = cfg.acc_bits + self.mult_w + cfg.shift_bits
+        self.param_words = math.ceil(self.lanes * self.lane_param_w / 32)
+        self.weight_words = math.ceil(self.lanes * cfg.weight_bits / 32)
+        # bus words per memory row: a power of two, so a row's words are address bits
+        self.param_stride = 1 << (self.param_words - 1).bit_length()
+        self.weight_stride = 1 << (self.weight_words - 1).bit_length()
+        self.stats_stride = 1 << (len(COUNTERS) - 1).bit_length()
+        sizes = {"regs": 64, "desc": cfg.desc_depth * NF,
+                 "stats": cfg.desc_depth * self.stats_stride,
+                 "param": cfg.param_depth * self.param_stride,
+                 "weight": cfg.weight_depth * self.weight_stride, "act": cfg.act_depth}
+        self.region_bits = max(_bits(s) for s in sizes.values())
+        self.bus_addr_w = self.region_bits + 3
+        self.sizes = sizes
+
+    def kind_shape(self, kind: str) -> tuple[int, bool]:
+        """(width, signed) of a descriptor field kind."""
+        return {"mode": (2, False), "cnt": (16, False), "sdim": (17, True),
+                "srow": (self.aw + 2, True), "addr": (self.aw, False), "waddr": (self.waw, False),
+                "paddr": (self.paw, False), "act": (self.act_w, True),
+                "mult": (self.mult_w, False), "shift": (self.cfg.shift_bits, False),
+                "flag": (1, False)}[kind]
+
+    def base(self, region: str) -> int:
+        """Bus word address of a region."""
+        return REGIONS.index(region) << self.region_bits
+
+    def const_words(self) -> list[int]:
+        c = self.cfg
+        return [c.pe_cols, c.act_bits, c.weight_bits, c.acc_bits, c.mult_bits, c.shift_bits,
+                c.act_depth, c.weight_depth, c.param_depth, c.desc_depth, NF, len(COUNTERS)]
+
+
+def encode_mult(m: int, cfg: AccelConfig) -> int:
+    """A multiplier in the hardware's encoding: log2 for shift-only designs."""
+    if cfg.mult_bits == 1:
+        if m & (m - 1) or m <= 0:
+            raise ConfigError(f"multiplier {m} is not a power of two, but the design has no "
+                              "multiplier (shifts only)")
+        return m.bit_length() - 1
+    return m
+
+
+def hw_descriptor(d: dict, cfg: AccelConfig) -> dict[str, int]:
+    """The loop-nest descriptor of one semantic descriptor (program.FIELDS)."""
+    from .program import OPCODES
+
+    op = {v: k for k, v in OPCODES.items()}[d["op"]]
+    lay = HwLayout(cfg)
+    in_hw, out_hw = d["in_h"] * d["in_w"], d["out_h"] * d["out_w"]
+    h = {f: 0 for f in HW_FIELDS}
+    h.update(groups=1, blocks=1, out_h=d["out_h"], out_w=d["out_w"], cin=d["cin"], k_h=d["k_h"],
+             k_w=d["k_w"], in_h=d["in_h"], in_w=d["in_w"], stride_h=d["stride_h"],
+             stride_w=d["stride_w"], dil_h=d["dil_h"], dil_w=d["dil_w"], in_addr=d["in_addr"],
+             ch_stride=in_hw, out_addr=d["out_addr"], out_lane_stride=out_hw, lanes_last=1,
+             zp_a=d["zp_in"], zp_b=d["zp_in"], coef_a=encode_mult(1, cfg),
+             coef_b=encode_mult(1, cfg), zp_out=d["zp_out"], out_lo=d["out_lo"],
+             out_hi=d["out_hi"], rq_m=encode_mult(1, cfg), rq_sh=1, half_even=d["half_even"],
+             pad_val=d["out_lo"])
+    n_elem = d["cin"] * in_hw
+    if op in ("conv", "linear"):
+        g = d["groups"]
+        cout_g = d["cout"] // g
+        blocks = -(-cout_g // cfg.pe_cols)
+        h.update(mode=MODES["mac"], groups=g, blocks=blocks, cin=d["cin"] // g,
+                 grp_stride=d["cin"] // g * in_hw, out_blk_stride=cfg.pe_cols * out_hw,
+                 out_grp_stride=cout_g * out_hw, lanes_last=cout_g - (blocks - 1) * cfg.pe_cols,
+                 w_addr=d["w_addr"], p_addr=d["p_addr"])
+    elif op in ("avgpool", "global_avgpool", "maxpool"):
+        h.update(mode=MODES["max" if op == "maxpool" else "sum"], groups=d["cin"], cin=1,
+                 grp_stride=in_hw, out_grp_stride=out_hw)
+        if op != "maxpool":
+            h.update(rq_m=encode_mult(d["m"], cfg), rq_sh=d["sh"])
+    elif op == "add":
+        h.update(mode=MODES["sum"], out_h=1, out_w=n_elem, cin=2, in_h=1, in_w=n_elem,
+                 ch_stride=(d["in2_addr"] - d["in_addr"]) % (1 << lay.aw),
+                 zp_b=d["zp_in2"], coef_a=encode_mult(d["m"], cfg),
+                 coef_b=encode_mult(d["m_b"], cfg), rq_sh=d["sh"])
+    else:  # relu: max(x, zp) is a 1x1 max clamped at the zero point
+        h.update(mode=MODES["max"], out_h=1, out_w=n_elem, cin=1, in_h=1, in_w=n_elem,
+                 out_lo=max(d["out_lo"], d["zp_in"]))
+    h.update(iy_start=-d["pad_h"], ix_start=-d["pad_w"], row_start=-d["pad_h"] * h["in_w"],
+             row_step=h["stride_h"] * h["in_w"], dil_row=h["dil_h"] * h["in_w"])
+    for f, kind in HW_FIELDS.items():
+        w, signed = lay.kind_shape(kind)
+        lo, hi = (-(1 << (w - 1)), (1 << (w - 1)) - 1) if signed else (0, (1 << w) - 1)
+        if not lo <= h[f] <= hi:
+            raise ConfigError(f"descriptor field {f}={h[f]} does not fit the configuration's "
+                              f"{w}-bit field")
+    return h
+
+
+def hw_words(descs: list[dict[str, int]]) -> np.ndarray:
+    """Descriptors as the 32-bit words of the descriptor memory (two's complement)."""
+    return (np.array([[h[f] for f in HW_FIELDS] for h in descs], np.int64).reshape(-1)
+            & 0xFFFF_FFFF).astype(np.uint32)
+
+
+def _pack(values: np.ndarray, widths: list[int], words: int) -> np.ndarray:
+    """Rows of fields (lane-major, LSB first) into ``words`` 32-bit words per row."""
+    out = np.zeros((len(values), words), np.uint32)
+    for r, row in enumerate(values):
+        acc, pos = 0, 0
+        for v, w in zip(row, widths):
+            acc |= (int(v) & ((1 << w) - 1)) << pos
+            pos += w
+        out[r] = [(acc >> (32 * i)) & 0xFFFF_FFFF for i in range(words)]
+    return out
+
+
+def weight_words(weights: np.ndarray, cfg: AccelConfig) -> np.ndarray:
+    """(entries, lanes) weights -> (entries, words) bus words."""
+    lay = HwLayout(cfg)
+    return _pack(weights, [cfg.weight_bits] * cfg.pe_cols, lay.weight_words)
+
+
+def param_words(params: np.ndarray, cfg: AccelConfig) -> np.ndarray:
+    """(blocks, lanes, 3) bias/multiplier/shift -> (blocks, words) bus words."""
+    lay = HwLayout(cfg)
+    enc = params.copy()
+    if cfg.mult_bits == 1:
+        enc[..., 1] = [[encode_mult(int(m), cfg) if m else 0 for m in row] for row in enc[..., 1]]
+    for col, (name, w, signed) in enumerate((("bias", cfg.acc_bits, True),
+                                             ("multiplier", lay.mult_w, False),
+                                             ("shift", cfg.shift_bits, False))):
+        lo, hi = (-(1 << (w - 1)), (1 << (w - 1)) - 1) if signed else (0, (1 << w) - 1)
+        v = enc[..., col]
+        if v.size and (v.min() < lo or v.max() > hi):
+            raise ConfigError(f"a {name} does not fit the configuration's {w} bits")
+    widths = [cfg.acc_bits, lay.mult_w, cfg.shift_bits] * cfg.pe_cols
+    return _pack(enc.reshape(len(enc), -1), widths, lay.param_words)
