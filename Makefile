@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HW := $(VENV)/bin/hannah-hw
 STAMP := $(VENV)/.setup-done
-APT_PACKAGES := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf \
+APT_PACKAGES := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf cppcheck \
   dataset-fashion-mnist espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k \
   festvox-us-slt-hts
 DEMO_DIR ?= runs/demo
@@ -46,6 +46,14 @@ demo: setup
 	$(HW) simulate $(DEMO_DIR)/kws-hw --input $(DEMO_DIR)/kws-tcresnet8/test_inputs.npy \
 	  --output $(DEMO_DIR)/kws-hw-logits.npy --report $(DEMO_DIR)/kws-hw-report.json
 	cmp $(DEMO_DIR)/kws-hw-logits.npy $(DEMO_DIR)/kws-logits.npy && echo "RTL == interpreter"
+	# its firmware (C99; host and RV32) on the simulated SoC, with and without the accelerator
+	$(HW) firmware $(DEMO_DIR)/kws-hw --out $(DEMO_DIR)/kws-fw
+	$(HW) soc-sim $(DEMO_DIR)/kws-fw --input $(DEMO_DIR)/kws-tcresnet8/test_inputs.npy \
+	  --output $(DEMO_DIR)/kws-soc-logits.npy --report $(DEMO_DIR)/kws-soc-report.json
+	cmp $(DEMO_DIR)/kws-soc-logits.npy $(DEMO_DIR)/kws-logits.npy && echo "SoC == interpreter"
+	$(HW) soc-sim $(DEMO_DIR)/kws-fw --input $(DEMO_DIR)/kws-tcresnet8/test_inputs.npy \
+	  --limit 1 --no-accel --output $(DEMO_DIR)/kws-soc-ref-logits.npy \
+	  --report $(DEMO_DIR)/kws-soc-ref-report.json
 
 test: setup
 	$(PY) -m pytest
@@ -60,6 +68,7 @@ bench: setup
 	$(PY) benchmarks/nas_sampling.py
 	$(PY) benchmarks/qat.py
 	$(PY) benchmarks/accel.py
+	$(PY) benchmarks/soc.py
 
 clean:
 	rm -rf runs build rtl/build .pytest_cache .ruff_cache

@@ -13,9 +13,9 @@ SPACES = {
 }
 
 
-def run_cli(*args, check=False, timeout=300, **kw):
+def run_cli(*args, check=False, timeout=300, env=None, **kw):
     """Run ``hannah-hw`` in a fresh process, as a user would."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**(env or os.environ), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "hannah_hw.cli", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT, **kw)
     if check and proc.returncode != 0:

@@ -34,12 +34,17 @@ HW_FIELDS = {
 NF = len(HW_FIELDS)
 COUNTERS = ("cycles", "busy", "stall", "macs", "act_reads", "act_writes", "weight_reads",
             "param_reads", "desc_reads")
-REGS = {"ctrl": 0, "status": 1, "n_layers": 2, "magic": 3, "timeout": 4}
+REGS = {"ctrl": 0, "status": 1, "n_layers": 2, "magic": 3, "timeout": 4, "dma_src": 5,
+        "dma_dst": 6, "dma_len": 7, "dma_cycles": 20}
 COUNTER_BASE = 8  # live counters at REGS region words 8..
 CONST_BASE = 24  # configuration words for drivers to check: see const_words
 MAGIC = 0x4848_5741  # "HHWA"
-CTRL_START, CTRL_IRQ_EN = 1, 2
-STATUS_BUSY, STATUS_DONE = 1, 2
+CTRL_START, CTRL_IRQ_EN, CTRL_DMA = 1, 2, 4
+STATUS_BUSY, STATUS_DONE, STATUS_ERROR = 1, 2, 4
+# input DMA: before the first layer, ``dma_len`` values are read from a host memory port
+# (four bytes per 32-bit word from word address ``dma_src``) into activation address
+# ``dma_dst``; bit 31 of dma_len marks unsigned bytes (zero- instead of sign-extended)
+DMA_UNSIGNED = 1 << 31
 REGIONS = ("regs", "desc", "stats", "param", "weight", "act")
 
 

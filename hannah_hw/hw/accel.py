@@ -21,8 +21,10 @@ from hannah_hw.accel.hwdesc import (
     CONST_BASE,
     COUNTER_BASE,
     COUNTERS,
+    CTRL_DMA,
     CTRL_IRQ_EN,
     CTRL_START,
+    DMA_UNSIGNED,
     MAGIC,
     MODES,
     NF,
@@ -44,6 +46,8 @@ class Accelerator(wiring.Component):
         super().__init__({
             "wb_adr": In(self.lay.bus_addr_w), "wb_dat_w": In(32), "wb_dat_r": Out(32),
             "wb_we": In(1), "wb_cyc": In(1), "wb_stb": In(1), "wb_ack": Out(1), "irq": Out(1),
+            # input DMA: a read port of the host's memory (word address, data one cycle later)
+            "dma_adr": Out(30), "dma_dat": In(32),
         })
 
     def elaborate(self, platform):
@@ -86,7 +90,10 @@ class Accelerator(wiring.Component):
         layer_left, desc_ptr = Signal(16), Signal(range(cfg.desc_depth * NF + 1))
         stats_ptr = Signal(range(cfg.desc_depth + 1))
         fidx = Signal(range(NF + 1))
-        start = Signal()
+        start, start_dma, dma_phase = Signal(), Signal(), Signal()
+        dma_src, dma_dst, dma_len = Signal(30), Signal(lay.aw), Signal(32)
+        dma_i, dma_cycles = Signal(lay.aw + 1), Signal(32)
+        dv, dsel, dptr = Signal(), Signal(2), Signal(lay.aw)
 
         # -- datapath: stage B registers
         vb, pad_b, first_b, last_b, selb_b = (Signal(name=n) for n in
@@ -174,18 +181,36 @@ class Accelerator(wiring.Component):
                 m.d.sync += [running.eq(0), done.eq(1), error.eq(1)]
                 m.next = "IDLE"
 
+        def begin():
+            m.d.sync += [running.eq(1), done.eq(0), error.eq(0), desc_ptr.eq(0),
+                         stats_ptr.eq(0), fidx.eq(0), layer_left.eq(n_layers)]
+            # the cycle of the start command counts, so every layer's count includes
+            # exactly one cycle outside its own states
+            m.d.sync += [c.eq(int(n in ("cycles", "stall"))) for n, c in cnt.items()]
+            m.next = "DESC"
+            with m.If(n_layers == 0):
+                m.d.sync += [running.eq(0), done.eq(1)]
+                m.next = "IDLE"
+
+        dma_n = dma_len[:lay.aw + 1]
+        m.d.comb += self.dma_adr.eq(dma_src + (dma_i >> 2))
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(start):
-                    m.d.sync += [running.eq(1), done.eq(0), error.eq(0), desc_ptr.eq(0),
-                                 stats_ptr.eq(0), fidx.eq(0), layer_left.eq(n_layers)]
-                    # the cycle of the start command counts, so every layer's count includes
-                    # exactly one cycle outside its own states
-                    m.d.sync += [c.eq(int(n in ("cycles", "stall"))) for n, c in cnt.items()]
-                    m.next = "DESC"
-                    with m.If(n_layers == 0):
-                        m.d.sync += [running.eq(0), done.eq(1)]
-                        m.next = "IDLE"
+                with m.If(start & start_dma):
+                    m.d.sync += [running.eq(1), done.eq(0), error.eq(0), dma_i.eq(0),
+                                 dma_cycles.eq(1)] + [c.eq(0) for c in counters]
+                    m.next = "DMA"
+                with m.Elif(start):
+                    m.d.sync += dma_cycles.eq(0)
+                    begin()
+            with m.State("DMA"):  # one value per cycle; the memory answers a cycle later
+                m.d.comb += dma_phase.eq(1)
+                m.d.sync += [dma_cycles.eq(dma_cycles + 1), dv.eq(dma_i != dma_n),
+                             dsel.eq(dma_i[:2]), dptr.eq(dma_dst + dma_i)]
+                with m.If(dma_i != dma_n):
+                    m.d.sync += dma_i.eq(dma_i + 1)
+                with m.Elif(~dv):
+                    begin()
             with m.State("DESC"):
                 with m.If(fidx != 0):
                     m.d.sync += desc_bits.word_select((fidx - 1)[:len(fidx)], 32).eq(desc_r.data)
@@ -214,7 +239,7 @@ class Accelerator(wiring.Component):
                 watchdog()
 
         step_mac = fire & mode_mac
-        with m.If(running):
+        with m.If(running & ~dma_phase):
             m.d.sync += [cnt["cycles"].eq(cnt["cycles"] + 1),
                          cnt["busy"].eq(cnt["busy"] + fire),
                          cnt["stall"].eq(cnt["stall"] + ~fire),
@@ -243,7 +268,9 @@ class Accelerator(wiring.Component):
         reg_values = {REGS["ctrl"]: irq_en * CTRL_IRQ_EN,
                       REGS["status"]: Cat(running, done, error),
                       REGS["n_layers"]: n_layers, REGS["magic"]: Const(MAGIC, 32),
-                      REGS["timeout"]: timeout}
+                      REGS["timeout"]: timeout, REGS["dma_src"]: dma_src,
+                      REGS["dma_dst"]: dma_dst, REGS["dma_len"]: dma_len,
+                      REGS["dma_cycles"]: dma_cycles}
         reg_values.update({COUNTER_BASE + i: c for i, c in enumerate(counters)})
         reg_values.update({CONST_BASE + i: Const(v, 32) for i, v in enumerate(lay.const_words())})
         with m.If(req & ~self.wb_we):
@@ -276,7 +303,8 @@ class Accelerator(wiring.Component):
             with m.Switch(off):
                 with m.Case(REGS["ctrl"]):
                     m.d.sync += irq_en.eq((dat & CTRL_IRQ_EN) != 0)
-                    m.d.comb += start.eq(idle & ((dat & CTRL_START) != 0))
+                    m.d.comb += [start.eq(idle & ((dat & CTRL_START) != 0)),
+                                 start_dma.eq((dat & CTRL_DMA) != 0)]
                 with m.Case(REGS["status"]):
                     with m.If(dat[1]):
                         m.d.sync += done.eq(0)
@@ -284,6 +312,12 @@ class Accelerator(wiring.Component):
                     m.d.sync += n_layers.eq(dat)
                 with m.Case(REGS["timeout"]):
                     m.d.sync += timeout.eq(dat)
+                with m.Case(REGS["dma_src"]):
+                    m.d.sync += dma_src.eq(dat)
+                with m.Case(REGS["dma_dst"]):
+                    m.d.sync += dma_dst.eq(dat)
+                with m.Case(REGS["dma_len"]):
+                    m.d.sync += dma_len.eq(dat)
         m.d.comb += [desc_w.addr.eq(off), desc_w.data.eq(dat),
                      desc_w.en.eq(wr & idle & (region == REGIONS.index("desc"))),
                      param_w.addr.eq(off >> pw), param_w.data.eq(dat.replicate(lay.param_words)),
@@ -293,7 +327,9 @@ class Accelerator(wiring.Component):
             m.d.comb += param_w.en.eq(word_en(lay.param_words, off[:pw]))
         with m.If(wr & idle & (region == REGIONS.index("weight"))):
             m.d.comb += weight_w.en.eq(word_en(lay.weight_words, off[:ww]))
-        m.d.comb += [act_w.addr.eq(Mux(running, wq_addr, off)),
-                     act_w.data.eq(Mux(running, rq.y, dat)),
-                     act_w.en.eq(Mux(running, wq, wr & (region == REGIONS.index("act"))))]
+        byte = self.dma_dat.word_select(dsel, 8)
+        dma_val = Mux(dma_len & DMA_UNSIGNED, byte.as_unsigned(), byte.as_signed())
+        m.d.comb += [act_w.addr.eq(Mux(dv, dptr, Mux(running, wq_addr, off))),
+                     act_w.data.eq(Mux(dv, dma_val, Mux(running, rq.y, dat))),
+                     act_w.en.eq(Mux(running, wq | dv, wr & (region == REGIONS.index("act"))))]
         return m

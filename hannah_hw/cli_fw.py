@@ -1,0 +1,87 @@
+"""The firmware commands: ``firmware`` (emit and build C for the host or the RV32 SoC) and
+``soc-sim`` (the firmware on the simulated SoC, with or without the accelerator)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from hannah_hw.cli_common import _load_batch, batch_io, user_errors
+
+
+@click.command()
+@click.argument("hwdir", type=click.Path())
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="FWDIR: generated headers and model, the runtime, and the builds.")
+@click.option("--target", "targets", multiple=True, type=click.Choice(["host", "rv32"]),
+              default=("host", "rv32"), show_default=True,
+              help="host: the host compiler (reference kernels); rv32: the SoC's RV32IM core.")
+@user_errors
+def firmware(hwdir, out_dir, targets):
+    """Emit C99 firmware for a generated accelerator (HWDIR) and build it."""
+    from hannah_hw.fw.build import build_firmware
+    from hannah_hw.fw.emit import emit_firmware
+
+    out = emit_firmware(Path(hwdir), Path(out_dir))
+    for target in targets:
+        rec = build_firmware(out, target)
+        if target == "host":
+            click.echo(f"{out}/hh_host: the reference kernels on this machine "
+                       f"(cppcheck {rec.get('cppcheck', 'not installed')})")
+        else:
+            sz = rec["size"]
+            click.echo(f"{out}/hh_fw.elf: text {sz['text']:,} B, rodata {sz['rodata']:,} B "
+                       f"(weights {sz['weight_bytes']:,} B), data {sz['data']:,} B, bss "
+                       f"{sz['bss']:,} B; RAM {rec['ram_bytes'] // 1024} KiB")
+
+
+@click.command("soc-sim")
+@click.argument("fwdir", type=click.Path())
+@batch_io
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
+              help="REPORT.json: cycles end to end, in the accelerator and in the driver.")
+@click.option("--no-accel", is_flag=True,
+              help="Run the reference kernels on the soft core instead of the accelerator.")
+@click.option("--limit", type=int, default=None, help="Only the first N inputs.")
+@click.option("--max-cycles", type=int, default=1 << 36, show_default=True,
+              help="For the whole run; a firmware that takes longer ends with an error.")
+@user_errors
+def soc_sim(fwdir, input_path, output_path, report_path, no_accel, limit, max_cycles):
+    """Run the emitted firmware on the simulated SoC (PicoRV32 + accelerator, Verilator)."""
+    import numpy as np
+
+    from hannah_hw.accel.config import ConfigError
+    from hannah_hw.fw.build import hwdir_of, soc_simulate
+    from hannah_hw.hw.generate import load_hwdir
+    from hannah_hw.ir.interpreter import run
+    from hannah_hw.simulate.verilator import SimulatorError
+
+    g, _, _ = load_hwdir(hwdir_of(Path(fwdir)))
+    x = _load_batch(g, input_path)[:limit]
+    shape = g.tensors[g.outputs[0]].shape
+    click.echo("building the SoC simulator (Verilator; reused when the design is unchanged)",
+               err=True)
+    try:
+        with click.progressbar(length=len(x), label="inferences", file=sys.stderr) as bar:
+            y, rep = soc_simulate(Path(fwdir), x, shape, not no_accel, max_cycles,
+                                  lambda: bar.update(1))
+    except SimulatorError as e:
+        raise ConfigError(f"SoC simulation of {fwdir}: {e}") from None
+    ref = run(g, x)
+    rep.update(reference_match=bool(np.array_equal(y, ref)),
+               mismatching_outputs=int((y != ref).sum()))
+    np.save(output_path, y)
+    if report_path:
+        Path(report_path).write_text(json.dumps(rep, indent=2) + "\n")
+    where = (f"{rep['accel_cycles']:,} in the accelerator + {rep['dma_cycles']:,} input DMA + "
+             f"{rep['driver_cycles']:,} in the driver ({100 * rep['driver_share']:.2f} %)"
+             if not no_accel else "all on the soft core")
+    click.echo(f"wrote {output_path}: {len(x)} samples on the {rep['backend']}; "
+               f"{rep['cycles']:,} cycles per inference end to end ({where}); outputs "
+               f"{'equal' if rep['reference_match'] else 'DIFFER FROM'} the reference "
+               f"interpreter; {rep['sim_cycles_per_s'] / 1e6:.2f} M simulated cycles/s")
+    if not rep["reference_match"]:
+        sys.exit(1)

@@ -1,0 +1,173 @@
+"""Building an FWDIR for the host or the RV32 SoC, running the host program, and running
+the firmware on the simulated SoC."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from hannah_hw.accel.config import AccelConfig, ConfigError
+
+RAM_SIZES = (1 << 18, 1 << 19, 1 << 20, 1 << 21)  # bytes; the smallest the firmware fits
+RV_GCC = "riscv64-unknown-elf-gcc"
+
+
+class FirmwareError(RuntimeError):
+    """A firmware that does not build, or a host program that failed."""
+
+
+def _make(fwdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "-s", "-C", str(fwdir), *args], capture_output=True,
+                          text=True)
+
+
+def _first_error(text: str) -> str:
+    lines = [ln for ln in text.splitlines() if not ln.startswith(("make", "cppcheck "))]
+    lines = [ln for ln in lines if ": error" in ln or ": style" in ln or ": warning" in ln
+             or "overflowed" in ln] or lines
+    return lines[0].strip() if lines else "no output"
+
+
+def build_firmware(fwdir: Path, target: str) -> dict:
+    """``make host`` or ``make rv32`` (the smallest RAM it fits), then ``make check``
+    (cppcheck) when cppcheck is installed. Returns the build record (firmware.json)."""
+    fwdir = Path(fwdir)
+    record: dict = {"target": target}
+    if target == "host":
+        r = _make(fwdir, "host")
+        if r.returncode:
+            raise FirmwareError(f"the host build failed: {_first_error(r.stderr)}")
+    elif target == "rv32":
+        if shutil.which(RV_GCC) is None:
+            raise FirmwareError(f"{RV_GCC} is not installed: run 'make setup' (Debian packages "
+                                "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf)")
+        for ram in RAM_SIZES:
+            (fwdir / "hh_fw.elf").unlink(missing_ok=True)
+            r = _make(fwdir, "rv32", f"RAM_SIZE={ram:#x}")
+            if r.returncode == 0 or "overflowed" not in r.stderr:
+                break
+        if r.returncode:
+            raise FirmwareError(f"the rv32 build failed: {_first_error(r.stderr)}")
+        record.update(ram_bytes=ram, size=size_report(fwdir))
+    else:
+        raise FirmwareError(f"unknown target {target!r}: host or rv32")
+    if shutil.which("cppcheck"):
+        r = _make(fwdir, "check")
+        if r.returncode:
+            raise FirmwareError(f"cppcheck: {_first_error(r.stderr + r.stdout)}")
+        record["cppcheck"] = "clean"
+    old = _record(fwdir)
+    old[target] = record
+    (fwdir / "firmware.json").write_text(json.dumps(old, indent=2) + "\n")
+    return record
+
+
+def _record(fwdir: Path) -> dict:
+    p = Path(fwdir) / "firmware.json"
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
+def size_report(fwdir: Path) -> dict:
+    """text/data/bss bytes of the ELF, and the bytes of the model's arrays."""
+    fwdir = Path(fwdir)
+    secs = {}
+    for line in (fwdir / "hh_fw.size").read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].startswith(".") and parts[1].isdigit():
+            secs[parts[0]] = int(parts[1])
+    nm = subprocess.run(["riscv64-unknown-elf-nm", "-S", str(fwdir / "hh_fw.elf")],
+                        capture_output=True, text=True).stdout
+    sym = {p[3]: int(p[1], 16) for p in (ln.split() for ln in nm.splitlines()) if len(p) == 4}
+    acc = sum(sym.get(s, 0) for s in ("hh_desc_words", "hh_param_words", "hh_weight_words"))
+    ref = sum(sym.get(s, 0) for s in ("hh_ref_desc", "hh_ref_weights", "hh_ref_params"))
+    return {"text": secs.get(".text", 0), "rodata": secs.get(".rodata", 0),
+            "data": secs.get(".data", 0), "bss": secs.get(".bss", 0),
+            "model_bytes_accel": acc, "model_bytes_reference": ref,
+            "weight_bytes": sym.get("hh_weight_words", 0)}
+
+
+def hwdir_of(fwdir: Path) -> Path:
+    try:
+        return Path(json.loads((Path(fwdir) / "hwdir.json").read_text())["hwdir"])
+    except (OSError, ValueError, KeyError):
+        raise ConfigError(f"{fwdir}: not a firmware directory (hwdir.json missing); run "
+                          "'hannah-hw firmware' first") from None
+
+
+def run_host(fwdir: Path, x: np.ndarray, out_shape: tuple) -> np.ndarray:
+    """Integer inputs through the host program (reference kernels)."""
+    exe = Path(fwdir) / "hh_host"
+    if not exe.is_file():
+        raise FirmwareError(f"{fwdir}: no host build; run 'hannah-hw firmware --target host'")
+    with tempfile.TemporaryDirectory() as tmp:
+        fi, fo = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
+        np.asarray(x, np.int32).tofile(fi)
+        r = subprocess.run([str(exe), str(fi), str(fo)], capture_output=True, text=True)
+        if r.returncode:
+            raise FirmwareError(f"the host program failed: {r.stderr.strip()}")
+        return np.fromfile(fo, np.int32).astype(np.int64).reshape(len(x), *out_shape)
+
+
+def pack_inputs(x: np.ndarray) -> np.ndarray:
+    """Inputs as the firmware's byte buffers: four values per little-endian word."""
+    x = np.asarray(x, np.int64).reshape(len(x), -1)
+    b = (x & 0xFF).astype(np.uint8)
+    b = np.pad(b, ((0, 0), (0, -b.shape[1] % 4)))
+    return b.reshape(len(x), -1).view("<u4")
+
+
+def soc_config(fwdir: Path) -> tuple[AccelConfig, int]:
+    rec = _record(fwdir).get("rv32")
+    if not rec:
+        raise FirmwareError(f"{fwdir}: no rv32 build; run 'hannah-hw firmware --target rv32'")
+    return AccelConfig.load(hwdir_of(fwdir) / "config.json"), rec["ram_bytes"]
+
+
+def soc_simulate(fwdir: Path, x: np.ndarray, out_shape: tuple, accel: bool = True,
+                 max_cycles: int = 1 << 34, on_sample: Callable[[], None] | None = None
+                 ) -> tuple[np.ndarray, dict]:
+    """Integer inputs through the emitted firmware on the simulated SoC: the outputs, and a
+    report of cycles per inference (end to end, in the accelerator, in the driver)."""
+    from hannah_hw.soc.sim import build_soc, run_soc
+
+    fwdir = Path(fwdir)
+    cfg, ram = soc_config(fwdir)
+    image = (fwdir / "hh_fw.bin").read_bytes()
+    exe = build_soc(cfg, ram // 4)
+    words = np.concatenate([[0 if accel else 1, len(x)], pack_inputs(x).reshape(-1)])
+    run = run_soc(exe, image, words.astype(np.uint32), max_cycles,
+                  (lambda ln: on_sample() if ln.startswith("input ") else None)
+                  if on_sample else None)
+    n_out = int(np.prod(out_shape))
+    per = 4 + n_out
+    data = run.output.view(np.int32).astype(np.int64)
+    if run.code != 0 or data.size != 1 + per * len(x):
+        raise FirmwareError(f"the firmware exited with code {run.code} after {data.size} result "
+                            f"words (expected {1 + per * len(x)}); console: "
+                            + " | ".join(run.console.strip().splitlines()[-3:]))
+    rows = data[1:].reshape(len(x), per)
+    bad = [(i, int(rc)) for i, rc in enumerate(rows[:, 0]) if rc]
+    if bad:
+        raise FirmwareError(f"inference {bad[0][0]} failed with code {bad[0][1]}; console: "
+                            + " | ".join(run.console.strip().splitlines()[-3:]))
+    y = rows[:, 1:1 + n_out].reshape(len(x), *out_shape)
+    e2e, comp, dma = (rows[:, 1 + n_out + k].astype(np.uint32).astype(np.int64)
+                      for k in range(3))
+    in_accel = comp + dma
+    report = {
+        "backend": "accelerator" if accel else "reference kernels", "samples": len(x),
+        "init_cycles": int(data[0] & 0xFFFF_FFFF), "cycles": int(e2e.mean()),
+        "cycles_min": int(e2e.min()), "cycles_max": int(e2e.max()),
+        "accel_cycles": int(comp.mean()), "dma_cycles": int(dma.mean()),
+        "driver_cycles": int((e2e - in_accel).mean()) if accel else int(e2e.mean()),
+        "driver_share": float(((e2e - in_accel) / e2e).mean()) if accel else 1.0,
+        "sim_cycles": run.cycles, "sim_seconds": run.seconds,
+        "sim_cycles_per_s": run.cycles / max(run.seconds, 1e-9), "ram_bytes": ram,
+        "console": run.console}
+    return y, report

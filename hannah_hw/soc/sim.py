@@ -1,0 +1,81 @@
+"""Building and running the SoC under Verilator (sim/soc_harness.cpp): one build per
+(AccelConfig, RAM size), shared by every firmware that fits it."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hannah_hw.accel.config import AccelConfig
+from hannah_hw.hw.emit import emit_verilog
+from hannah_hw.simulate.verilator import ROOT, SimulatorError, build_dir, verilator_env
+
+from .soc import SoC, picorv32_source
+
+HARNESS = ROOT / "sim" / "soc_harness.cpp"
+
+
+@dataclass
+class SocRun:
+    code: int
+    cycles: int
+    seconds: float
+    output: np.ndarray  # uint32 words the firmware wrote to the host port
+    console: str
+
+
+def build_soc(cfg: AccelConfig | None, ram_words: int) -> Path:
+    """The SoC's simulator executable, built once per distinct design."""
+    key = f"{cfg!r}|{ram_words}|" + hashlib.sha1(
+        HARNESS.read_bytes() + (ROOT / "hannah_hw" / "hw" / "accel.py").read_bytes()
+        + (ROOT / "hannah_hw" / "soc" / "soc.py").read_bytes()).hexdigest()
+    bdir = build_dir("soc", key)
+    exe = bdir / "soc_sim"
+    if exe.is_file():
+        return exe
+    verilog = emit_verilog(SoC(cfg, ram_words), "soc", bdir / "soc.v")
+    cmd = ["verilator", "--cc", "--exe", "--build", "-j", "2", "-O3", "--x-assign", "fast",
+           "--x-initial", "fast", "--noassert", "-Wno-fatal", "-Wno-lint", "-Wno-style",
+           "--top-module", "soc", "--Mdir", str(bdir / "obj"), "-o", str(exe), "-CFLAGS", "-O2",
+           str(verilog), str(picorv32_source()), str(HARNESS)]
+    r = subprocess.run(cmd, env=verilator_env(), capture_output=True, text=True)
+    if r.returncode or not exe.is_file():
+        raise SimulatorError(f"Verilator build of the SoC failed:\n{r.stderr[-3000:]}")
+    return exe
+
+
+def run_soc(exe: Path, image: bytes, input_words: np.ndarray, max_cycles: int,
+            on_line: Callable[[str], None] | None = None) -> SocRun:
+    """Boot ``image`` and run until the firmware writes the exit register; a trap or a
+    firmware that never exits is an error carrying the console log. ``on_line`` sees each
+    console line as it is printed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        (t / "image.bin").write_bytes(image + b"\0" * (-len(image) % 4))
+        np.asarray(input_words, np.uint32).tofile(t / "input.bin")
+        p = subprocess.Popen([str(exe), str(t / "image.bin"), str(t / "input.bin"),
+                              str(t / "out.bin"), str(t / "console.txt"), str(max_cycles)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             errors="replace")
+        last = ""
+        for line in p.stdout:
+            last = line
+            if on_line:
+                on_line(line)
+        err = p.stderr.read()
+        console = (t / "console.txt").read_text(errors="replace") \
+            if (t / "console.txt").is_file() else ""
+        parts = last.split()
+        if p.wait() or len(parts) != 4 or parts[0] != "exit":
+            log = console.strip().splitlines()[-5:]
+            raise SimulatorError((err.strip() or f"SoC simulation exit {p.returncode}")
+                                 + (f"; console: {' | '.join(log)}" if log else
+                                    "; the console is empty"))
+        return SocRun(int(parts[1]), int(parts[2]), float(parts[3]),
+                      np.fromfile(t / "out.bin", np.uint32), console)
