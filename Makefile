@@ -6,7 +6,7 @@ HW := $(VENV)/bin/hannah-hw
 STAMP := $(VENV)/.setup-done
 APT_PACKAGES := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf cppcheck \
   dataset-fashion-mnist espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k \
-  festvox-us-slt-hts
+  festvox-us-slt-hts postgresql
 DEMO_DIR ?= runs/demo
 export OMP_NUM_THREADS ?= 2
 
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	$(PY) -m pip install -q --upgrade pip
 	# the CPU build of torch first (pinned); an unpinned torch would pull a CUDA build
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[hw,onnx,dev]'
+	$(PY) -m pip install -q -e '.[hw,onnx,fpga,postgres,dev]'
 	touch $(STAMP)
 
 demo: setup
