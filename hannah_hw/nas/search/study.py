@@ -4,16 +4,20 @@ worker died is failed and queued again with the same architecture."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import socket
 import threading
 import time
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
 from optuna.trial import TrialState
 
 from .objectives import Constraint, Objective, SearchConfigError, total_violation
@@ -44,6 +48,9 @@ class SearchConfig:
     wbits: int = 8
     abits: int = 8
     limit: int | None = None
+    kws_clips: int = 20000  # synthesised clips of the kws data set
+    pe_cols: int | None = None  # MAC lanes of the priced accelerator (None: derived)
+    board: str | None = None  # FPGA whose resources are estimated (None: no estimate)
 
     def parsed(self) -> tuple[list[Objective], list[Constraint]]:
         return ([Objective.parse(o) for o in self.objectives],
@@ -70,14 +77,55 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
 
 
+def _shown(url: str) -> str:
+    """The URL for messages, without its password."""
+    return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def _fresh_study_hint(url: str) -> str:
+    """The study lives in the database: with --storage a new --study directory still reaches
+    the same study, so only another database starts afresh."""
+    if url.startswith("sqlite"):
+        return "use a new --study directory"
+    return "use another database for --storage (one database holds one study)"
+
+
+@contextlib.contextmanager
+def _opening_lock(url: str) -> Iterator[None]:
+    """Serialise opening the study between workers on a database server. Creating Optuna's
+    schema, its version rows and the study with its config are each check-then-create: two
+    workers starting at once on an empty PostgreSQL database collide (a duplicate key in
+    pg_type) or one loads the study before its config is stored. SQLite needs no lock here:
+    its ``--workers`` open the study in one process first."""
+    if not url.startswith("postgresql"):
+        yield
+        return
+    key = zlib.crc32(STUDY_NAME.encode())
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as con:  # a session-level lock; closing the connection frees it
+            con.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            try:
+                yield
+            finally:
+                con.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    finally:
+        engine.dispose()
+
+
 def open_study(url: str, config: SearchConfig | None = None) -> tuple[optuna.Study, SearchConfig]:
     """Open (or with ``config``, create) the study; a resumed study must match its config,
     except for the budget, which may grow."""
+    with _opening_lock(url):
+        return _open_study(url, config)
+
+
+def _open_study(url: str, config: SearchConfig | None) -> tuple[optuna.Study, SearchConfig]:
     storage = open_storage(url)
     exists = STUDY_NAME in {s.study_name for s in optuna.get_all_study_summaries(storage)}
     if not exists:
         if config is None:
-            raise SearchConfigError(f"no study at {url}")
+            raise SearchConfigError(f"no study at {_shown(url)}")
         objectives, _ = config.parsed()
         study = optuna.create_study(
             storage=storage, study_name=STUDY_NAME,
@@ -91,9 +139,9 @@ def open_study(url: str, config: SearchConfig | None = None) -> tuple[optuna.Stu
                 if f.name != "budget" and getattr(stored, f.name) != getattr(config, f.name)]
         if diff:
             raise SearchConfigError(
-                f"the study at {url} was started with other settings ({', '.join(diff)}: "
+                f"the study at {_shown(url)} was started with other settings ({', '.join(diff)}: "
                 + "; ".join(f"{getattr(stored, d)!r} there vs {getattr(config, d)!r} now"
-                            for d in diff) + "); use a new --study directory")
+                            for d in diff) + "); " + _fresh_study_hint(url))
         if config.budget != stored.budget:
             study.set_user_attr("config", config.to_dict())
         stored = config
