@@ -58,18 +58,37 @@ class Accelerator(wiring.Component):
         has_mac, has_one = bool(units & {"conv", "linear"}), bool(units & ONE_LANE_OPS)
         ncnt = len(COUNTERS)
 
+        # on an FPGA, tell yosys a read of the address being written need not return the old
+        # data (the bus discards a write's read data, a layer's input and output never
+        # overlap); measured: yosys 0.70 still adds its read-first emulation on iCE40
+        rw = {"no_rw_check": 1} if platform is not None else None
+
         def mem(name, shape, depth):
-            m.submodules[name] = mm = Memory(shape=shape, depth=depth, init=[])
+            m.submodules[name] = mm = Memory(shape=shape, depth=depth, init=[], attrs=rw)
             return mm
 
+        # iCE40: block RAMs are 16 bits wide at most, so the wide, shallow parameter and
+        # statistics rows become one 32-bit bus word per address (a row is loaded or stored
+        # over several cycles), and the weights live in SPRAM; elsewhere (Verilog emission,
+        # Verilator, ECP5) every memory is one row per address, read in one cycle
+        ice40 = getattr(platform, "family", None) == "iCE40"
         desc_m = mem("desc_mem", unsigned(32), cfg.desc_depth * NF)
-        stats_m = mem("stats_mem", unsigned(32 * ncnt), cfg.desc_depth)
-        param_m = mem("param_mem", unsigned(32 * lay.param_words), cfg.param_depth)
-        weight_m = mem("weight_mem", unsigned(32 * lay.weight_words), cfg.weight_depth)
+        if ice40:
+            from hannah_hw.fpga.ice40 import SpramMemory
+
+            stats_m = mem("stats_mem", unsigned(32), cfg.desc_depth * lay.stats_stride)
+            param_m = mem("param_mem", unsigned(32), cfg.param_depth * lay.param_stride)
+            m.submodules.weight_mem = weight_m = SpramMemory(32 * lay.weight_words,
+                                                             cfg.weight_depth, 32)
+            param_r, param_w = param_m.read_port(), param_m.write_port()
+        else:
+            stats_m = mem("stats_mem", unsigned(32 * ncnt), cfg.desc_depth)
+            param_m = mem("param_mem", unsigned(32 * lay.param_words), cfg.param_depth)
+            weight_m = mem("weight_mem", unsigned(32 * lay.weight_words), cfg.weight_depth)
+            param_r, param_w = param_m.read_port(), param_m.write_port(granularity=32)
         act_m = mem("act_mem", signed(lay.act_w), cfg.act_depth)
         desc_r, desc_w = desc_m.read_port(), desc_m.write_port()
         stats_r, stats_w = stats_m.read_port(), stats_m.write_port()
-        param_r, param_w = param_m.read_port(), param_m.write_port(granularity=32)
         weight_r, weight_w = weight_m.read_port(), weight_m.write_port(granularity=32)
         act_r, act_w = act_m.read_port(), act_m.write_port()
 
@@ -161,17 +180,39 @@ class Accelerator(wiring.Component):
         # -- lane-block parameters
         preq = Signal()
         m.d.sync += preq.eq(0)
-        with m.If(seq.blk_req & empty & ~preq):
-            m.d.sync += preq.eq(1)
+        pw, ww = (lay.param_stride - 1).bit_length(), (lay.weight_stride - 1).bit_length()
+        if ice40:  # the row's words one per cycle into prow, then the same preq cycle
+            pk, loading = Signal(range(lay.param_words + 1)), Signal()
+            prow = Signal(32 * lay.param_words)
+            p_rd = Signal.like(param_r.addr)
+            m.d.comb += p_rd.eq(Cat(pk[:pw], seq.p_addr) if pw else seq.p_addr)
+            with m.If(seq.blk_req & empty & ~preq & ~loading):
+                m.d.sync += [loading.eq(1), pk.eq(0)]
+            with m.If(loading):
+                m.d.sync += pk.eq(pk + 1)
+                with m.If(pk != 0):
+                    m.d.sync += prow.word_select((pk - 1)[:len(pk)], 32).eq(param_r.data)
+                with m.If(pk == lay.param_words):
+                    m.d.sync += [loading.eq(0), preq.eq(1)]
+        else:
+            with m.If(seq.blk_req & empty & ~preq):
+                m.d.sync += preq.eq(1)
         with m.If(preq):
             m.d.comb += seq.blk_ack.eq(1)
-            row = param_r.data
+
+        def lane_params(dom, row):
             for i in range(lanes):
                 base = i * lay.lane_param_w
-                m.d.sync += [bias[i].eq(row[base:base + cfg.acc_bits]),
-                             p_m[i].eq(row[base + cfg.acc_bits:base + cfg.acc_bits + lay.mult_w]),
-                             p_sh[i].eq(row[base + cfg.acc_bits + lay.mult_w:
-                                            base + lay.lane_param_w])]
+                dom += [bias[i].eq(row[base:base + cfg.acc_bits]),
+                        p_m[i].eq(row[base + cfg.acc_bits:base + cfg.acc_bits + lay.mult_w]),
+                        p_sh[i].eq(row[base + cfg.acc_bits + lay.mult_w:
+                                       base + lay.lane_param_w])]
+
+        if ice40:  # prow is the lane registers: it only changes while the lanes are empty
+            lane_params(m.d.comb, prow)
+        else:
+            with m.If(preq):
+                lane_params(m.d.sync, param_r.data)
 
         # -- layer control
         m.d.comb += abort.eq(running & (timeout != 0) & (cnt["cycles"] >= timeout))
@@ -192,6 +233,10 @@ class Accelerator(wiring.Component):
                 m.d.sync += [running.eq(0), done.eq(1)]
                 m.next = "IDLE"
 
+        sw = (lay.stats_stride - 1).bit_length()
+        # iCE40: SNAP stores one counter per cycle, the counters held until the last one,
+        # so every counter (and the cycle count) is what one SNAP cycle gives elsewhere
+        snap_k, snap_hold = Signal(range(ncnt)), Signal()
         dma_n = dma_len[:lay.aw + 1]
         m.d.comb += self.dma_adr.eq(dma_src + (dma_i >> 2))
         with m.FSM():
@@ -229,17 +274,24 @@ class Accelerator(wiring.Component):
                     m.next = "SNAP"
                 watchdog()
             with m.State("SNAP"):  # all counters of the layer in one row of the stats memory
-                m.d.comb += [stats_w.addr.eq(stats_ptr), stats_w.data.eq(Cat(*counters)),
-                             stats_w.en.eq(1)]
-                m.d.sync += [stats_ptr.eq(stats_ptr + 1), layer_left.eq(layer_left - 1)]
-                m.next = "DESC"
-                with m.If(layer_left == 1):
-                    m.d.sync += [running.eq(0), done.eq(1)]
-                    m.next = "IDLE"
-                watchdog()
+                if ice40:
+                    m.d.comb += [stats_w.addr.eq(Cat(snap_k, stats_ptr) if sw else stats_ptr),
+                                 stats_w.data.eq(counters[snap_k]), stats_w.en.eq(1),
+                                 snap_hold.eq(snap_k != ncnt - 1)]
+                    m.d.sync += snap_k.eq(Mux(snap_hold, snap_k + 1, 0))
+                else:
+                    m.d.comb += [stats_w.addr.eq(stats_ptr), stats_w.data.eq(Cat(*counters)),
+                                 stats_w.en.eq(1)]
+                with m.If(~snap_hold):
+                    m.d.sync += [stats_ptr.eq(stats_ptr + 1), layer_left.eq(layer_left - 1)]
+                    m.next = "DESC"
+                    with m.If(layer_left == 1):
+                        m.d.sync += [running.eq(0), done.eq(1)]
+                        m.next = "IDLE"
+                    watchdog()
 
         step_mac = fire & mode_mac
-        with m.If(running & ~dma_phase):
+        with m.If(running & ~dma_phase & ~snap_hold):
             m.d.sync += [cnt["cycles"].eq(cnt["cycles"] + 1),
                          cnt["busy"].eq(cnt["busy"] + fire),
                          cnt["stall"].eq(cnt["stall"] + ~fire),
@@ -257,7 +309,6 @@ class Accelerator(wiring.Component):
         idle = ~running
         region_q, sub_q, reg_q = Signal(3), Signal(4), Signal(32)
         m.d.sync += self.wb_ack.eq(req)
-        pw, ww = (lay.param_stride - 1).bit_length(), (lay.weight_stride - 1).bit_length()
 
         def word(row, words, sub):
             return row[:32] if words == 1 else row.word_select(sub, 32)
@@ -281,15 +332,16 @@ class Accelerator(wiring.Component):
                         m.d.sync += reg_q.eq(val)
                 with m.Default():
                     m.d.sync += reg_q.eq(0)
-        sw = (lay.stats_stride - 1).bit_length()
-        m.d.comb += [stats_r.addr.eq(off >> sw),
-                     param_r.addr.eq(Mux(running, seq.p_addr, off >> pw)),
+        m.d.comb += [stats_r.addr.eq(off if ice40 else off >> sw),
+                     param_r.addr.eq(Mux(running, p_rd, off) if ice40 else
+                                     Mux(running, seq.p_addr, off >> pw)),
                      weight_r.addr.eq(Mux(running, seq.w_addr, off >> ww)),
                      act_r.addr.eq(Mux(running, seq.act_addr, off)),
                      desc_r.addr.eq(Mux(running, desc_ptr + fidx, off))]
         outs = {"regs": reg_q, "desc": desc_r.data,
-                "stats": stats_r.data.word_select(sub_q[:sw], 32),
-                "param": word(param_r.data, lay.param_words, sub_q[:pw]),
+                "stats": stats_r.data if ice40 else stats_r.data.word_select(sub_q[:sw], 32),
+                "param": param_r.data if ice40 else word(param_r.data, lay.param_words,
+                                                         sub_q[:pw]),
                 "weight": word(weight_r.data, lay.weight_words, sub_q[:ww]),
                 "act": act_r.data.as_signed()}
         with m.Switch(region_q):
@@ -323,8 +375,10 @@ class Accelerator(wiring.Component):
                      param_w.addr.eq(off >> pw), param_w.data.eq(dat.replicate(lay.param_words)),
                      weight_w.addr.eq(off >> ww),
                      weight_w.data.eq(dat.replicate(lay.weight_words))]
+        if ice40:
+            m.d.comb += [param_w.addr.eq(off), param_w.data.eq(dat)]
         with m.If(wr & idle & (region == REGIONS.index("param"))):
-            m.d.comb += param_w.en.eq(word_en(lay.param_words, off[:pw]))
+            m.d.comb += param_w.en.eq(1 if ice40 else word_en(lay.param_words, off[:pw]))
         with m.If(wr & idle & (region == REGIONS.index("weight"))):
             m.d.comb += weight_w.en.eq(word_en(lay.weight_words, off[:ww]))
         byte = self.dma_dat.word_select(dsel, 8)

@@ -36,9 +36,10 @@ def memory_bits(cfg: AccelConfig) -> dict[str, int]:
             "stats": cfg.desc_depth * 32 * len(COUNTERS)}
 
 
-def generate(g: QGraph, out: Path, pe_rows: int | None = None, pe_cols: int | None = None
-             ) -> dict:
-    """QGraph -> HWDIR: config, Program, Verilog and summary (with the predicted cost)."""
+def generate(g: QGraph, out: Path, pe_rows: int | None = None, pe_cols: int | None = None,
+             fit: str | None = None) -> dict:
+    """QGraph -> HWDIR: config, Program, Verilog and summary (with the predicted cost).
+    ``fit``: a board (fpga.boards) the configuration must fit, by the resource model."""
     from .accel import Accelerator
     from .emit import emit_verilog
 
@@ -46,7 +47,12 @@ def generate(g: QGraph, out: Path, pe_rows: int | None = None, pe_cols: int | No
     if bad:
         raise ConfigError(f"the accelerator generator does not support op(s) {', '.join(bad)} "
                           f"(node {next(n.name for n in g.nodes if n.op in bad)})")
-    cfg = derive_config(g, pe_rows, pe_cols)
+    if fit:
+        from hannah_hw.fpga.resources import fit_config
+
+        cfg = fit_config(g, fit, pe_rows, pe_cols)
+    else:
+        cfg = derive_config(g, pe_rows, pe_cols)
     prog = compile_program(g, cfg)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

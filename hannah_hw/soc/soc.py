@@ -38,8 +38,8 @@ class SoC(wiring.Component):
     """``load_*`` fill the RAM while the core is held in reset (the harness's boot loader);
     ``host_*`` is the simulation host port, valid for one cycle per access."""
 
-    def __init__(self, cfg: AccelConfig | None, ram_words: int):
-        self.cfg, self.ram_words = cfg, ram_words
+    def __init__(self, cfg: AccelConfig | None, ram_words: int, init: list[int] | None = None):
+        self.cfg, self.ram_words, self.init = cfg, ram_words, init  # init: an FPGA's RAM
         aw = (ram_words - 1).bit_length()
         super().__init__({
             "load_en": In(1), "load_adr": In(aw), "load_dat": In(32),
@@ -60,7 +60,7 @@ class SoC(wiring.Component):
             o_mem_wdata=wdata, o_mem_wstrb=wstrb, i_mem_rdata=rdata,
             i_pcpi_wr=0, i_pcpi_rd=0, i_pcpi_wait=0, i_pcpi_ready=0, i_irq=0)
 
-        ram = Memory(shape=32, depth=self.ram_words, init=[])
+        ram = Memory(shape=32, depth=self.ram_words, init=self.init or [])
         m.submodules.ram = ram
         cpu_r, dma_r, ram_w = ram.read_port(), ram.read_port(), ram.write_port(granularity=8)
         region = addr[28:]
@@ -70,7 +70,10 @@ class SoC(wiring.Component):
 
         # RAM: one cycle; the boot loader owns the write port while the core is in reset
         m.d.comb += [cpu_r.addr.eq(word[:aw]),
-                     ram_w.addr.eq(Mux(self.load_en, self.load_adr, word[:aw])),
+                     # on an FPGA (init given) there is no loader: the core's read and write
+                     # share one address, so the RAM maps onto one read/write block RAM port
+                     ram_w.addr.eq(word[:aw] if self.init else
+                                   Mux(self.load_en, self.load_adr, word[:aw])),
                      ram_w.data.eq(Mux(self.load_en, self.load_dat, wdata)),
                      ram_w.en.eq(Mux(self.load_en, 0b1111,
                                      Mux(req & sel["ram"], wstrb, 0)))]

@@ -1,0 +1,102 @@
+"""FPGA builds of shipped and test networks: measured resources and fmax against the
+resource model's estimate, and the refit of its coefficients.
+
+    .venv/bin/python benchmarks/fpga.py [--board icebreaker] [--refit]
+
+Writes benchmarks/results/fpga.json; with --refit also hannah_hw/fpga/resource_fit.json.
+A build that does not fit still gives its synthesis counts (yosys stat) and the logic
+cells nextpnr asked for, which is what the model is fitted on."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from hannah_hw.accel.config import AccelConfig, ConfigError  # noqa: E402
+from hannah_hw.accel.cost import predict_cost  # noqa: E402
+from hannah_hw.fpga.boards import board  # noqa: E402
+from hannah_hw.fpga.build import build_bitstream, cell_counts  # noqa: E402
+from hannah_hw.fpga.fit import FitError  # noqa: E402
+from hannah_hw.fpga.resources import FIT_FILE, estimate_resources, fit  # noqa: E402
+from hannah_hw.hw.generate import generate  # noqa: E402
+
+BUILD = ROOT / "build" / "fpga"
+
+
+def networks():
+    from test_accel_model import lowered
+    from test_accel_rtl import _shipped
+    from test_qat import every_op_1d
+
+    small, _ = lowered(every_op_1d)
+    kws, _ = _shipped("nas/kws_tcresnet8.json")
+    return [("every_op_1d", small, 4), ("every_op_1d", small, 8), ("kws_tcresnet8", kws, 4),
+            ("kws_tcresnet8", kws, 8)]
+
+
+def one(name, g, lanes, board_name):
+    hw = BUILD / f"{name}-{lanes}-hw"
+    generate(g, hw, pe_cols=lanes)
+    cfg = AccelConfig.load(hw / "config.json")
+    out = BUILD / f"{name}-{lanes}-{board_name}"
+    t = time.monotonic()
+    row = {"network": name, "lanes": lanes, "board": board_name,
+           "config": json.loads(cfg.to_json()), "cycles": predict_cost(g, cfg)["cycles"]}
+    try:
+        rep = build_bitstream(hw, board_name, out, progress=lambda s: print(f"  {s}"))
+        row.update(fits=True, measured={k: v["used"] for k, v in rep["resources"].items()},
+                   placed=rep["placed"], fmax_mhz=rep["fmax_mhz"],
+                   build_seconds=rep["build_seconds"], step_seconds=rep["step_seconds"])
+        row["latency_ms"] = row["cycles"] / (min(rep["fmax_mhz"], rep["target_mhz"]) * 1e3)
+    except FitError as e:
+        stat = json.loads((out / "build" / "stat.json").read_text())
+        row.update(fits=False, error=str(e), build_seconds=round(time.monotonic() - t, 1),
+                   measured=cell_counts(stat, board(board_name).family))
+        tim = out / "build" / "top.tim"
+        lc = re.search(r"ICESTORM_LC: +(\d+)/", tim.read_text()) if tim.is_file() else None
+        if lc:
+            row["placed"] = {"lc": int(lc[1])}
+    try:
+        row["estimated"] = estimate_resources(cfg, board_name)
+    except ConfigError:  # no model fitted for this family yet (--refit makes one)
+        pass
+    return row
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--board", default="icebreaker")
+    ap.add_argument("--refit", action="store_true")
+    a = ap.parse_args()
+    rows = []
+    for name, g, lanes in networks():
+        print(f"{name} at {lanes} lanes on {a.board}")
+        rows.append(one(name, g, lanes, a.board))
+        print("  ", {k: rows[-1].get(k) for k in ("fits", "measured", "placed", "fmax_mhz")})
+    family = board(a.board).family
+    if a.refit:
+        data = json.loads(FIT_FILE.read_text()) if FIT_FILE.is_file() else {
+            "coefficients": {}, "builds": {}}
+        data["coefficients"][family] = fit(rows)
+        data["builds"][family] = [{k: r.get(k) for k in ("network", "lanes", "config", "measured",
+                                                        "placed")}
+                                  for r in rows]
+        FIT_FILE.write_text(json.dumps(data, indent=2) + "\n")
+        for r in rows:
+            r["estimated"] = estimate_resources(AccelConfig(**{**r["config"], "units": tuple(
+                r["config"]["units"])}), a.board)
+    res = ROOT / "benchmarks" / "results" / "fpga.json"
+    old = json.loads(res.read_text()) if res.is_file() else {}
+    old[a.board] = rows
+    res.write_text(json.dumps(old, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

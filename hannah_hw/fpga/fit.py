@@ -1,0 +1,93 @@
+"""Does a design fit a board? The block-RAM count of the accelerator's memories (known
+before any tool runs), the cell counts of yosys (before place and route), and nextpnr's
+own complaint, each turned into one line naming the resource and the overflow."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from hannah_hw.accel.config import AccelConfig, ConfigError
+from hannah_hw.accel.hwdesc import COUNTERS, NF, HwLayout
+
+from .boards import Board
+
+NAMES = {"lut": "LUTs", "ff": "flip-flops", "dsp": "DSPs", "bram": "block RAMs",
+         "spram": "SPRAMs"}
+# (depth, width) aspect ratios of one block RAM
+EBR_MODES = {"ice40": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
+             "ecp5": ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))}
+
+
+class FitError(ConfigError):
+    """A design that needs more of a resource than the board has."""
+
+
+def fit_message(b: Board, res: str, need: int, unit: str | None = None) -> str:
+    have = b.resources[res]
+    over = f" (+{100 * (need - have) / have:.0f} %)" if have else ""
+    return (f"does not fit {b.device} ({b.name}): {need:,} {unit or NAMES[res]} needed, "
+            f"{have:,} available{over}")
+
+
+def blocks(family: str, width: int, depth: int) -> int:
+    """Block RAMs yosys takes for one width x depth memory (its best aspect ratio)."""
+    return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in EBR_MODES[family])
+
+
+def memories(cfg: AccelConfig, family: str) -> dict[str, tuple[int, int]]:
+    """(width, depth) of each memory as the accelerator builds it for a family."""
+    lay = HwLayout(cfg)
+    mems = {"desc": (32, cfg.desc_depth * NF), "act": (lay.act_w, cfg.act_depth),
+            "weight": (32 * lay.weight_words, cfg.weight_depth)}
+    if family == "ice40":  # wide rows split into bus words (see hw/accel.py)
+        mems.update(stats=(32, cfg.desc_depth * lay.stats_stride),
+                    param=(32, cfg.param_depth * lay.param_stride))
+    else:
+        mems.update(stats=(32 * len(COUNTERS), cfg.desc_depth),
+                    param=(32 * lay.param_words, cfg.param_depth))
+    return mems
+
+
+def memory_blocks(cfg: AccelConfig, b: Board) -> dict[str, int]:
+    """Block RAMs and SPRAMs of the accelerator on a board."""
+    from .ice40 import spram_blocks
+
+    mems = memories(cfg, b.family)
+    spram = 0
+    if b.family == "ice40":
+        spram = spram_blocks(*mems.pop("weight"))
+    return {"bram": sum(blocks(b.family, w, d) for w, d in mems.values()), "spram": spram}
+
+
+def precheck(cfg: AccelConfig, b: Board, extra_bram: int = 0) -> dict[str, int]:
+    """Memory blocks of the accelerator (+ ``extra_bram``, e.g. the SoC's RAM); raises
+    FitError before any tool runs if they cannot fit."""
+    need = memory_blocks(cfg, b)
+    need["bram"] += extra_bram
+    for res in ("spram", "bram"):
+        if need[res] > b.resources[res]:
+            raise FitError(fit_message(b, res, need[res]))
+    return need
+
+
+def check_cells(used: dict[str, int], b: Board) -> None:
+    """After synthesis: yosys maps every wide enough multiplier onto a DSP whether or not
+    the device has that many, so DSPs are checked as well as LUTs and memories."""
+    for res in ("lut", "ff", "dsp", "bram", "spram"):
+        if used.get(res, 0) > b.resources[res]:
+            raise FitError(fit_message(b, res, used[res]))
+
+
+def pnr_failure(log: str, b: Board) -> str:
+    """The one line for a nextpnr that failed: an over-used resource, or its first error."""
+    lcs = re.search(r"ICESTORM_LC: +(\d+)/ *(\d+)", log)
+    if lcs and int(lcs[1]) > int(lcs[2]):
+        need, have = int(lcs[1]), int(lcs[2])
+        return (f"does not fit {b.device} ({b.name}): {need:,} logic cells (LUT4 + FF) "
+                f"needed, {have:,} available (+{100 * (need - have) / have:.0f} %)")
+    for ln in log.splitlines():
+        if re.search(r"Unable to place cell|Design uses|[Nn]ot enough|exceed", ln):
+            return f"does not fit {b.device} ({b.name}): nextpnr: {ln.strip()}"
+    errs = [ln.strip() for ln in log.splitlines() if "ERROR" in ln]
+    return f"nextpnr failed on {b.name}: {errs[0] if errs else 'no error line in its log'}"

