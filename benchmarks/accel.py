@@ -4,7 +4,8 @@ and per MAC, the ratio to the energy floor, the cost model's errors, and the sim
 speed (C++ harness, cycles per wall second, including bus loading).
 
 Writes benchmarks/results/accel.json. The KWS network is the trained demo network when
-``make demo`` has produced it (runs/demo/kws-tcresnet8), else the shipped architecture
+``hannah-hw train nas/kws_tcresnet8.json --dataset kws --out runs/demo/kws-tcresnet8`` has
+produced it, else the shipped architecture
 calibrated on random inputs (cycles and counts do not depend on the weights' values).
 """
 

@@ -110,13 +110,19 @@ def _shape(node):
 @click.option("--limit", type=int, default=None, help="Train on at most this many samples.")
 @click.option("--population", type=int, default=20, show_default=True,
               help="Population size of aging evolution and NSGA-II.")
+@click.option("--kws-clips", type=int, default=20000, show_default=True,
+              help="Synthesised clips of the kws data set.")
+@click.option("--pe-cols", type=int, default=None,
+              help="MAC lanes of the accelerator that prices candidates (default: derived).")
+@click.option("--board", type=click.Choice(["icebreaker", "ulx3s"]), default="icebreaker",
+              show_default=True, help="FPGA for the resource metrics (luts, dsps, brams, fits).")
 @click.option("--storage", default=None, metavar="URL",
               help="Database URL (e.g. postgresql://...); default: sqlite in the study dir.")
 @space_arg_option
 @user_errors
 def search(space_ref, study_dir, show, as_json, plot, strategy, budget, objectives, constraints,
-           workers, seed, dataset, epochs, qat_epochs, wbits, abits, limit, population, storage,
-           space_args):
+           workers, seed, dataset, epochs, qat_epochs, wbits, abits, limit, population, kws_clips,
+           pe_cols, board, storage, space_args):
     """Search SPACE; killed and started again with the same arguments, it resumes."""
     from hannah_hw.nas.search.objectives import SearchConfigError
     from hannah_hw.nas.search.runner import format_summary, plot_summary, run_search, summary
@@ -141,7 +147,8 @@ def search(space_ref, study_dir, show, as_json, plot, strategy, budget, objectiv
                               tuple(constraints), seed, kwargs, dataset,
                               epochs if trained else 0, population,
                               qat_epochs if trained else 0, wbits, abits,
-                              limit if trained else None)
+                              limit if trained else None, kws_clips, pe_cols,
+                              board if trained else None)
         run_search(config, study_path, url, workers=workers)
     elif storage is None and not (study_path / "study.db").is_file():
         raise SearchConfigError(f"no study in {study_dir} (no study.db)")
@@ -302,13 +309,15 @@ def _layer_table(layers: list[dict]) -> None:
 @click.option("--pe-rows", type=int, default=None, help="Output positions in parallel (1).")
 @click.option("--pe-cols", type=int, default=None,
               help="MAC lanes, output channels in parallel (default: derived from the graph).")
+@click.option("--fit", "fit_board", type=click.Choice(["icebreaker", "ulx3s"]), default=None,
+              help="Pick a configuration that fits this board (resource model), or fail.")
 @user_errors
-def generate(qgraph, out_dir, pe_rows, pe_cols):
+def generate(qgraph, out_dir, pe_rows, pe_cols, fit_board):
     """Generate the accelerator for QGRAPH: AccelConfig, Verilog, Program and summary."""
     from hannah_hw.hw.generate import generate as gen
     from hannah_hw.ir.qgraph import QGraph
 
-    s = gen(QGraph.load(qgraph), Path(out_dir), pe_rows, pe_cols)
+    s = gen(QGraph.load(qgraph), Path(out_dir), pe_rows, pe_cols, fit_board)
     c = s["config"]
     kbit = sum(s["memory_bits"].values()) / 1024
     click.echo(f"wrote {out_dir}: {s['mac_units']} MAC lanes, {c['weight_bits']}-bit weights, "
@@ -369,10 +378,17 @@ def simulate(hwdir, input_path, output_path, report_path, clock_mhz, rate_hz, en
         sys.exit(1)
 
 
+from hannah_hw.cli_fpga import bitstream  # noqa: E402
 from hannah_hw.cli_fw import firmware, soc_sim  # noqa: E402
 
 main.add_command(firmware)
 main.add_command(soc_sim)
+main.add_command(bitstream)
+
+from hannah_hw.cli_flow import flow, report  # noqa: E402
+
+main.add_command(flow)
+main.add_command(report)
 
 if __name__ == "__main__":
     main()

@@ -14,7 +14,7 @@ import numpy as np
 
 from hannah_hw.accel.config import AccelConfig, ConfigError
 
-RAM_SIZES = (1 << 18, 1 << 19, 1 << 20, 1 << 21)  # bytes; the smallest the firmware fits
+RAM_SIZES = tuple(1 << k for k in range(15, 22))  # bytes, 32 KiB to 2 MiB: the smallest it fits
 RV_GCC = "riscv64-unknown-elf-gcc"
 
 

@@ -123,6 +123,8 @@ def run_worker(url: str, study_dir: Path, on_done: Callable[[], None] | None = N
                 study.tell(trial, state=TrialState.FAIL)
             else:
                 trial.set_user_attr("metrics", metrics)
+                if hasattr(evaluator, "save_artefacts"):
+                    evaluator.save_artefacts(study_dir, f"trial_{trial.number:05d}")
                 study.tell(trial, values)
                 spec.save(archive / f"trial_{trial.number:05d}.json")
         done += 1
