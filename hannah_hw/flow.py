@@ -158,8 +158,13 @@ def _train(cfg: dict, run: Path, log: Log) -> dict:
     tdir = run / "train"
     log(f"chosen: candidate {best['number']} ({key} {best['metrics'][key]:.4g})")
     t, d, s = cfg["train"], cfg["data"], cfg["search"]
+    mine = json.dumps({"candidate": best["number"], "train": t, "data": d,
+                       "bits": [s["wbits"], s["abits"], s["seed"]]}, sort_keys=True)
+    if (tdir / "chosen.json").is_file() and (tdir / "chosen.json").read_text() != mine:
+        shutil.rmtree(tdir)  # another choice or other settings: its checkpoints do not apply
+    tdir.mkdir(parents=True, exist_ok=True)
+    (tdir / "chosen.json").write_text(mine)
     if t["epochs"] == 0:
-        tdir.mkdir(parents=True, exist_ok=True)
         QGraph.load(run / "search" / "qgraphs" / f"{stem}.json").save(tdir / "qgraph.json")
         shutil.copy(run / "search" / "test_inputs.npy", tdir / "test_inputs.npy")
         spec.save(tdir / "arch.json")

@@ -11,7 +11,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from hannah_hw.accel.config import AccelConfig
 from hannah_hw.hw.mac import mac_model
-from hannah_hw.hw.requant import requant_model
+from hannah_hw.hw.requant import LATENCY, requant_model
 
 CFG = AccelConfig(**{**json.loads(os.environ["HW_CFG"]),
                      "units": tuple(json.loads(os.environ["HW_CFG"])["units"])})
@@ -48,7 +48,8 @@ async def requantizer_matches_model(dut):
         dut.zp.value, dut.lo.value, dut.hi.value = zp, lo, hi
         if CFG.half_even:
             dut.half_even.value = int(half_even)
-        await RisingEdge(dut.clk)
+        for _ in range(LATENCY):  # the inputs held through the pipeline
+            await RisingEdge(dut.clk)
         await ReadOnly()
         want = requant_model(acc, m, sh, zp, lo, hi, half_even, shifts_only, bypass)
         assert dut.y.value.to_signed() == want, (acc, m, sh, zp, lo, hi, half_even)

@@ -45,6 +45,8 @@ STATUS_BUSY, STATUS_DONE, STATUS_ERROR = 1, 2, 4
 # (four bytes per 32-bit word from word address ``dma_src``) into activation address
 # ``dma_dst``; bit 31 of dma_len marks unsigned bytes (zero- instead of sign-extended)
 DMA_UNSIGNED = 1 << 31
+# pipeline stages of the requantiser (hw/requant.py); the drain's operand select adds one
+RQ_LATENCY = 3
 REGIONS = ("regs", "desc", "stats", "param", "weight", "act")
 
 
@@ -80,7 +82,8 @@ class HwLayout:
 
     def kind_shape(self, kind: str) -> tuple[int, bool]:
         """(width, signed) of a descriptor field kind."""
-        return {"mode": (2, False), "cnt": (16, False), "sdim": (17, True),
+        # counts (sizes, channels, kernel taps, strides) are at most an activation count
+        return {"mode": (2, False), "cnt": (max(self.aw, 4), False), "sdim": (17, True),
                 "srow": (self.aw + 2, True), "addr": (self.aw, False), "waddr": (self.waw, False),
                 "paddr": (self.paw, False), "act": (self.act_w, True),
                 "mult": (self.mult_w, False), "shift": (self.cfg.shift_bits, False),

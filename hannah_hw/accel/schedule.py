@@ -8,14 +8,14 @@ block of ``n`` lanes issues one step per cycle, except that an output position e
 sooner than ``n`` cycles after the previous one (the drain writes one output per cycle)
 and, for ``n > 1``, not in the cycle after it. Between lane blocks of a ``mac`` layer the
 pipeline empties and the parameters are read (``n + 4`` cycles); the last block's outputs
-drain in ``n + 3`` cycles more."""
+drain in ``n + 3 + RQ_LATENCY`` cycles more (the requantiser's pipeline)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .config import AccelConfig
-from .hwdesc import MODES, NF, hw_descriptor
+from .hwdesc import MODES, NF, RQ_LATENCY, hw_descriptor
 
 LOAD, START, SNAP = NF + 1, 1, 1
 
@@ -46,7 +46,7 @@ def layer_events(d: dict, cfg: AccelConfig) -> dict:
         run += red + (pos - 1) * period
     if mac:
         run += 2 + sum(n + 4 for n in lanes[:-1])
-    run += lanes[-1] + 3
+    run += lanes[-1] + 3 + RQ_LATENCY
     cycles = LOAD + START + run + SNAP
     macs = sum(lanes) * red * pos if mac else 0
     return {"op": OPS[d["op"]], "cycles": cycles, "busy": steps, "stall": cycles - steps,

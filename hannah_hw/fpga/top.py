@@ -20,7 +20,8 @@ def ice40_pll(m: Module, platform, target_hz: float) -> None:
     """The sync domain from the 12 MHz pad through SB_PLL40_PAD (divider values as
     icepll computes them; the VCO runs at 533..1066 MHz), held in reset until LOCK.
     nextpnr derives the output's constraint from the pad's 12 MHz and the dividers."""
-    divs = {24e6: (0, 63, 5), 30e6: (0, 79, 5), 36e6: (0, 47, 4), 18e6: (0, 47, 5)}
+    divs = {24e6: (0, 63, 5), 30e6: (0, 79, 5), 36e6: (0, 47, 4), 18e6: (0, 47, 5),
+            12e6 * 85 / 64: (0, 84, 6)}
     divr, divf, divq = divs[target_hz]
     clk = platform.request(platform.default_clk, dir="-")
     lock, pll_out = Signal(), Signal()

@@ -30,6 +30,7 @@ from hannah_hw.accel.hwdesc import (
     NF,
     REGIONS,
     REGS,
+    RQ_LATENCY,
     HwLayout,
 )
 
@@ -56,6 +57,7 @@ class Accelerator(wiring.Component):
         lanes = lay.lanes
         units = set(cfg.units)
         has_mac, has_one = bool(units & {"conv", "linear"}), bool(units & ONE_LANE_OPS)
+        has_max = bool(units & {"maxpool", "relu"})  # else no max mode: no compare, bypass
         ncnt = len(COUNTERS)
 
         # on an FPGA, tell yosys a read of the address being written need not return the old
@@ -130,7 +132,8 @@ class Accelerator(wiring.Component):
         drain_ok = (drain_left <= 2) & (~in_flight_last | (seq.lanes == 1))
         ready = ~seq.last | drain_ok
         fire = seq.valid & ready
-        empty = ~vb & (drain_left == 0) & ~wq
+        p0_v, drained = Signal(), Signal()  # the drain's operand register; all writes done
+        empty = ~vb & (drain_left == 0) & ~p0_v
         m.d.comb += seq.ready.eq(ready)
         m.d.sync += [vb.eq(fire), pad_b.eq(seq.pad), first_b.eq(seq.first),
                      last_b.eq(seq.last), selb_b.eq(seq.sel_b), pos_b.eq(seq.pos_addr),
@@ -153,7 +156,7 @@ class Accelerator(wiring.Component):
             coef = Mux(selb_b, d.coef_b, d.coef_a)
             term = (a << coef) if cfg.mult_bits == 1 else a * coef
             v = Mux(pad_b, d.pad_val, x)
-            with m.If(d.mode == MODES["sum"]):
+            with m.If((d.mode == MODES["sum"]) | (not has_max)):
                 m.d.comb += e_next.eq(Mux(first_b, 0, e) + term)
             with m.Else():
                 m.d.comb += e_next.eq(Mux(first_b | (v > e), v, e))
@@ -169,13 +172,25 @@ class Accelerator(wiring.Component):
         with m.If(capture):
             m.d.sync += [shadow[i].eq(acc_out[i]) for i in range(lanes)]
             m.d.sync += [drain_left.eq(lanes_b), drain_idx.eq(0), drain_addr.eq(pos_b)]
-        m.d.comb += [rq.acc.eq(shadow[drain_idx]), rq.zp.eq(d.zp_out), rq.lo.eq(d.out_lo),
-                     rq.hi.eq(d.out_hi), rq.bypass.eq(d.mode == MODES["max"]),
-                     rq.m.eq(Mux(mode_mac, p_m[drain_idx], d.rq_m)),
-                     rq.sh.eq(Mux(mode_mac, p_sh[drain_idx], d.rq_sh))]
+        # the selected lane's operands are registered (a_*): the lane mux and the
+        # requantiser's stages each get a cycle; the lane parameters are free again a cycle
+        # after the drain's last select, so a lane block's timing is as without pipeline
+        a_acc, a_m, a_sh = Signal.like(rq.acc), Signal.like(rq.m), Signal.like(rq.sh)
+        m.d.sync += [a_acc.eq(shadow[drain_idx]),
+                     a_m.eq(Mux(mode_mac, p_m[drain_idx], d.rq_m)),
+                     a_sh.eq(Mux(mode_mac, p_sh[drain_idx], d.rq_sh))]
+        m.d.comb += [rq.acc.eq(a_acc), rq.m.eq(a_m), rq.sh.eq(a_sh), rq.zp.eq(d.zp_out),
+                     rq.lo.eq(d.out_lo), rq.hi.eq(d.out_hi),
+                     rq.bypass.eq(has_max & (d.mode == MODES["max"]))]
         if cfg.half_even:
             m.d.comb += rq.half_even.eq(d.half_even)
-        m.d.sync += [wq.eq(drain_left != 0), wq_addr.eq(drain_addr)]
+        # write valid and address along the pipeline: pipe[0] is the operand register's
+        pipe_v = [p0_v] + [Signal(name=f"pipe_v{i}") for i in range(1, RQ_LATENCY)] + [wq]
+        pipe_a = [Signal(lay.aw, name=f"pipe_a{i}") for i in range(RQ_LATENCY)] + [wq_addr]
+        m.d.sync += [pipe_v[0].eq(drain_left != 0), pipe_a[0].eq(drain_addr)]
+        m.d.sync += [pipe_v[i + 1].eq(pipe_v[i]) for i in range(RQ_LATENCY)]
+        m.d.sync += [pipe_a[i + 1].eq(pipe_a[i]) for i in range(RQ_LATENCY)]
+        m.d.comb += drained.eq(~Cat(*pipe_v[1:]).any())
 
         # -- lane-block parameters
         preq = Signal()
@@ -270,7 +285,7 @@ class Accelerator(wiring.Component):
                 m.next = "RUN"
                 watchdog()
             with m.State("RUN"):
-                with m.If(~seq.busy & empty):
+                with m.If(~seq.busy & empty & drained):
                     m.next = "SNAP"
                 watchdog()
             with m.State("SNAP"):  # all counters of the layer in one row of the stats memory

@@ -46,7 +46,8 @@ class Sequencer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         d, lay = self.desc, self.lay
-        cnt = {n: Signal(16, name=n) for n in ("g", "b", "oy", "ox", "ci", "ky", "kx")}
+        cw = lay.kind_shape("cnt")[0]
+        cnt = {n: Signal(cw, name=n) for n in ("g", "b", "oy", "ox", "ci", "ky", "kx")}
         g, b, oy, ox, ci, ky, kx = cnt.values()
         iy0, iy, ix0, ix = (Signal(signed(18), name=n) for n in ("iy0", "iy", "ix0", "ix"))
         row0, row = Signal(signed(lay.aw + 3)), Signal(signed(lay.aw + 3))

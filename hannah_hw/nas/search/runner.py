@@ -249,7 +249,8 @@ def plot_summary(s: dict, path: Path) -> Path:
             c="tab:red", label="Pareto front")
     ax.set_xlabel(xs_name)
     ax.set_ylabel(ys_name)
-    ax.set_title(f"{s['config']['strategy']}: {len(done)} candidates")
+    over = f"; front over all {len(names)} objectives" if len(names) > 2 else ""
+    ax.set_title(f"{s['config']['strategy']}: {len(done)} candidates{over}")
     ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
