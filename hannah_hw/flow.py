@@ -113,7 +113,7 @@ def _confirm(cfg: dict, run: Path, log: Log) -> dict:
         g = QGraph.load(sdir / "qgraphs" / f"{stem}.json")
         hwdir = run / "confirm" / stem
         _generate(g, hwdir, cfg)
-        _, rep = simulate(hwdir, quantize_input(g, x), clock_hz=cfg["hardware"]["clock_mhz"] * 1e6)
+        _, rep = simulate(hwdir, quantize_input(g, x), clock_hz=_clock_hz(cfg))
         m = r["metrics"]
         entry = {"number": r["number"], "metrics": m, "measured_cycles": rep["cycles"],
                  "predicted_cycles": m["cycles"], "measured_energy_uj": rep["energy_uj"],
@@ -131,6 +131,13 @@ def _confirm(cfg: dict, run: Path, log: Log) -> dict:
     return {"candidates": out,
             "max_cycle_error": max((abs(e["cycle_error"]) for e in out), default=0.0),
             "max_energy_error": max((abs(e["energy_error"]) for e in out), default=0.0)}
+
+
+def _clock_hz(cfg: dict) -> float:
+    """The board's bitstream clock: the one the search priced latency and leakage at."""
+    from hannah_hw.fpga.boards import board
+
+    return board(cfg["hardware"]["board"]).target_hz
 
 
 def _generate(g, hwdir: Path, cfg: dict) -> dict:
@@ -201,7 +208,7 @@ def _simulate(cfg: dict, run: Path, log: Log) -> dict:
     from hannah_hw.hw.generate import simulate
 
     g, x = _batch(run, cfg["deploy"]["simulate_samples"])
-    y, rep = simulate(run / "hw", x, clock_hz=cfg["hardware"]["clock_mhz"] * 1e6)
+    y, rep = simulate(run / "hw", x, clock_hz=_clock_hz(cfg))
     np.save(run / "hw-outputs.npy", y)
     _write_json(run / "sim-report.json", rep)
     if not rep["reference_match"]:
@@ -211,7 +218,7 @@ def _simulate(cfg: dict, run: Path, log: Log) -> dict:
         f"{rep['energy_uj']:.3f} uJ per inference; RTL == interpreter")
     return {k: rep[k] for k in ("samples", "cycles", "utilization", "energy_uj", "pj_per_mac",
                                 "ratio_to_floor", "latency_s", "predicted_cycles",
-                                "cycle_error", "energy_error", "reference_match",
+                                "cycle_error", "energy_error", "reference_match", "clock_hz",
                                 "sim_cycles_per_s")}
 
 

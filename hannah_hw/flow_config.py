@@ -24,7 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "search": {"strategy": "nsga2", "budget": 12, "population": 6, "epochs": 3,
                "qat_epochs": 1, "wbits": 8, "abits": 8, "seed": 0, "workers": 1,
                "objectives": ["error:min", "cycles:min"], "constraints": [], "storage": None},
-    "hardware": {"board": "icebreaker", "pe_cols": None, "clock_mhz": 24.0},
+    "hardware": {"board": "icebreaker", "pe_cols": None},  # clock: the board's
     "confirm": {"front": 3, "samples": 8},
     "train": {"choose": "error", "epochs": 10, "qat_epochs": 3, "patience": None},
     "deploy": {"simulate_samples": 64, "soc_samples": 4, "bitstream": ["accel"]},

@@ -148,7 +148,7 @@ def _rows(run: Path, rec: dict) -> list[tuple[str, list[tuple[str, str]]]]:
             ("utilisation", f"{s['utilization']:.3f}"),
             ("energy", f"{s['energy_uj']:.3f} uJ, {s['pj_per_mac']:.2f} pJ/MAC, "
                        f"{s['ratio_to_floor']:.1f}x the floor"),
-            ("latency", f"{s['latency_s'] * 1e3:.3f} ms at {cfg['hardware']['clock_mhz']:g} MHz"),
+            ("latency", f"{s['latency_s'] * 1e3:.3f} ms at {s['clock_hz'] / 1e6:g} MHz"),
             ("simulator speed", f"{s['sim_cycles_per_s'] / 1e6:.2f} M cycles/s")]))
     if "firmware" in st:
         f = st["firmware"]

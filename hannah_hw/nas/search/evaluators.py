@@ -19,7 +19,6 @@ COST_METRICS = ["macs", "weights", "peak_memory"]
 # model and the FPGA resource model (no tools run)
 HW_METRICS = ["cycles", "latency_ms", "energy_uj", "utilization", "accel_kbit", "luts", "dsps",
               "brams", "fits"]
-HW_CLOCK_HZ = 24e6
 
 
 class Evaluator(Protocol):
@@ -85,11 +84,12 @@ class TrainEvaluator:
 
 
 def hardware_metrics(g, pe_cols: int | None, board: str) -> dict[str, float]:
-    """Cycles, latency at 24 MHz, energy and resources of the accelerator derived for ``g``,
-    fitted to ``board`` as ``hannah-hw generate --fit`` would build it (``fits`` 0 when no
-    configuration fits: the resources are then those of the derived one)."""
+    """Cycles, latency and energy at the board's bitstream clock, and resources, of the
+    accelerator derived for ``g`` and fitted to ``board`` as ``hannah-hw generate --fit``
+    builds it (``fits`` 0 when no configuration fits: then those of the derived one)."""
     from hannah_hw.accel.config import derive_config
     from hannah_hw.accel.cost import predict_cost
+    from hannah_hw.fpga.boards import board as board_spec
     from hannah_hw.fpga.fit import FitError
     from hannah_hw.fpga.resources import estimate_resources, fit_config
     from hannah_hw.hw.generate import memory_bits
@@ -98,7 +98,7 @@ def hardware_metrics(g, pe_cols: int | None, board: str) -> dict[str, float]:
         cfg, fits = fit_config(g, board, pe_cols=pe_cols), 1.0
     except FitError:
         cfg, fits = derive_config(g, pe_cols=pe_cols), 0.0
-    c = predict_cost(g, cfg, clock_hz=HW_CLOCK_HZ)
+    c = predict_cost(g, cfg, clock_hz=board_spec(board).target_hz)
     res = estimate_resources(cfg, board)
     return {"cycles": float(c["cycles"]), "latency_ms": c["latency_s"] * 1e3,
             "energy_uj": c["energy_pj"] / 1e6, "utilization": c["utilization"],
