@@ -20,7 +20,7 @@ def _load(path: Path):
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _plots(run: Path, rec: dict, out: Path) -> dict[str, Path]:
+def _plots(run: Path, out: Path) -> dict[str, Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -98,7 +98,7 @@ def energy_breakdown(run: Path, sim: dict) -> dict[str, float]:
     return parts
 
 
-def _rows(run: Path, rec: dict) -> list[tuple[str, list[tuple[str, str]]]]:
+def _rows(rec: dict) -> list[tuple[str, list[tuple[str, str]]]]:
     """The report's sections as (title, [(label, value)]) in display order."""
     st = {k: v["result"] for k, v in rec["stages"].items()}
     cfg = rec.get("config", {})
@@ -207,8 +207,8 @@ def write_report(rundir: Path) -> tuple[Path, Path]:
                         "'hannah-hw flow' first")
     pdir = run / "report"
     pdir.mkdir(exist_ok=True)
-    plots = _plots(run, rec, pdir)
-    sections = _rows(run, rec)
+    plots = _plots(run, pdir)
+    sections = _rows(rec)
     title = f"hannah-hw report: {rec.get('config', {}).get('name', run.name)}"
     md = [f"# {title}", ""]
     body = [f"<h1>{html.escape(title)}</h1>"]
