@@ -7,7 +7,6 @@ any way loses only the stage it was in (the search inside that stage keeps every
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -36,9 +35,9 @@ def read_record(rundir: Path) -> dict:
 
 
 def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_plain) + "\n")
-    os.replace(tmp, path)
+    from hannah_hw.hw.emit import write_if_changed  # atomic: a killed run leaves no half file
+
+    write_if_changed(path, json.dumps(data, indent=2, default=_plain) + "\n")
 
 
 def _plain(v):

@@ -35,8 +35,10 @@ REQUIRED = (("space",), ("data", "dataset"))
 STAGES = {"search": ("space", "space_args", "data", "search", "hardware"),
           "confirm": ("confirm",), "train": ("train",), "generate": (),
           "simulate": ("deploy",), "firmware": (), "soc": (), "bitstream": (), "report": ()}
-NULLABLE = {("space",), ("data", "dataset"), ("data", "limit"), ("data", "data_dir"),
-            ("search", "storage"), ("hardware", "pe_cols"), ("train", "patience")}
+# the keys that may be empty, with the type of their value when given
+NULLABLE = {("space",): str, ("data", "dataset"): str, ("data", "limit"): int,
+            ("data", "data_dir"): str, ("search", "storage"): str, ("hardware", "pe_cols"): int,
+            ("train", "patience"): int}
 
 
 class FlowConfigError(SearchConfigError):
@@ -72,9 +74,7 @@ def _check_type(value, default, here, name, where):
         ok = isinstance(value, (int, float))
         value = float(value) if ok else value
     elif default is None:  # nullable numbers and strings
-        want = int if here in {("data", "limit"), ("hardware", "pe_cols"),
-                               ("train", "patience")} else str
-        ok = isinstance(value, want)
+        ok = isinstance(value, NULLABLE[here])
     else:
         ok = isinstance(value, type(default))
     if not ok:

@@ -41,7 +41,6 @@ class Requantizer(wiring.Component):
     def __init__(self, cfg: AccelConfig):
         self.cfg = cfg
         self.shifts_only = cfg.mult_bits == 1
-        self.latency = LATENCY
         act = cfg.act_bits + 1  # room for zero points of unsigned tensors
         sig = {
             "acc": In(signed(cfg.acc_bits)),
