@@ -33,3 +33,5 @@ def bitstream(hwdir, board_name, out_dir, top, fwdir):
     click.echo(f"wrote {rep['bitstream']}: {parts}; fmax {rep['fmax_mhz']:.1f} MHz (target "
                f"{rep['target_mhz']:g} MHz{'' if rep['timing_met'] else ', NOT MET'}); "
                f"built in {rep['build_seconds']:.0f} s")
+    if "program" in rep:
+        click.echo(f"the firmware boots from flash: {rep['program']} (in {out_dir})")

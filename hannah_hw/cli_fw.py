@@ -18,16 +18,20 @@ from hannah_hw.cli_common import _load_batch, batch_io, user_errors
               help="FWDIR: generated headers and model, the runtime, and the builds.")
 @click.option("--target", "targets", multiple=True, type=click.Choice(["host", "rv32"]),
               default=("host", "rv32"), show_default=True,
-              help="host: the host compiler (reference kernels); rv32: the SoC's RV32IM core.")
+              help="host: the host compiler (reference kernels); rv32: the SoC's core.")
+@click.option("--isa", type=click.Choice(["rv32im", "rv32i"]), default="rv32im",
+              show_default=True,
+              help="The rv32 build's ISA; the SoC's core matches it (rv32i: the small core "
+                   "of the iCEBreaker's SoC).")
 @user_errors
-def firmware(hwdir, out_dir, targets):
+def firmware(hwdir, out_dir, targets, isa):
     """Emit C99 firmware for a generated accelerator (HWDIR) and build it."""
     from hannah_hw.fw.build import build_firmware
     from hannah_hw.fw.emit import emit_firmware
 
     out = emit_firmware(Path(hwdir), Path(out_dir))
     for target in targets:
-        rec = build_firmware(out, target)
+        rec = build_firmware(out, target, isa)
         if target == "host":
             click.echo(f"{out}/hh_host: the reference kernels on this machine "
                        f"(cppcheck {rec.get('cppcheck', 'not installed')})")
@@ -35,7 +39,7 @@ def firmware(hwdir, out_dir, targets):
             sz = rec["size"]
             click.echo(f"{out}/hh_fw.elf: text {sz['text']:,} B, rodata {sz['rodata']:,} B "
                        f"(weights {sz['weight_bytes']:,} B), data {sz['data']:,} B, bss "
-                       f"{sz['bss']:,} B; RAM {rec['ram_bytes'] // 1024} KiB")
+                       f"{sz['bss']:,} B; RAM {rec['ram_bytes'] // 1024} KiB ({isa})")
 
 
 @click.command("soc-sim")
@@ -48,8 +52,11 @@ def firmware(hwdir, out_dir, targets):
 @click.option("--limit", type=int, default=None, help="Only the first N inputs.")
 @click.option("--max-cycles", type=int, default=1 << 36, show_default=True,
               help="For the whole run; a firmware that takes longer ends with an error.")
+@click.option("--ice40", is_flag=True,
+              help="The SoC as built for the iCEBreaker: RAM in SPRAM (shared with the input "
+                   "DMA), the accelerator's iCE40 memory mapping.")
 @user_errors
-def soc_sim(fwdir, input_path, output_path, report_path, no_accel, limit, max_cycles):
+def soc_sim(fwdir, input_path, output_path, report_path, no_accel, limit, max_cycles, ice40):
     """Run the emitted firmware on the simulated SoC (PicoRV32 + accelerator, Verilator)."""
     import numpy as np
 
@@ -67,7 +74,7 @@ def soc_sim(fwdir, input_path, output_path, report_path, no_accel, limit, max_cy
     try:
         with click.progressbar(length=len(x), label="inferences", file=sys.stderr) as bar:
             y, rep = soc_simulate(Path(fwdir), x, shape, not no_accel, max_cycles,
-                                  lambda: bar.update(1))
+                                  lambda: bar.update(1), ice40)
     except SimulatorError as e:
         raise ConfigError(f"SoC simulation of {fwdir}: {e}") from None
     ref = run(g, x)

@@ -49,6 +49,7 @@ int main(int argc, char **argv) {
     };
     top->rst = 1;
     top->load_en = 1;
+    top->load_we = 1;
     for (size_t i = 0; i < image.size(); i++) {
         top->load_adr = i;
         top->load_dat = image[i];

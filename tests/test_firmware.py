@@ -99,11 +99,41 @@ def test_soc_without_the_accelerator_and_the_cli(tmp_path):
     # a firmware that traps, and one that never exits, end with the console log
     from hannah_hw.soc.sim import build_soc, run_soc
 
-    exe = build_soc(*__import__("hannah_hw.fw.build", fromlist=["x"]).soc_config(fw))
+    cfg, ram, isa = __import__("hannah_hw.fw.build", fromlist=["x"]).soc_config(fw)
+    exe = build_soc(cfg, ram, isa)
     with pytest.raises(SimulatorError, match="trapped"):
         run_soc(exe, np.array([0x00100073], "<u4").tobytes(), np.zeros(0), 10_000)  # ebreak
     with pytest.raises(SimulatorError, match="no exit after 5000 cycles"):
         run_soc(exe, np.array([0x0000006F], "<u4").tobytes(), np.zeros(0), 5_000)  # j .
+
+
+@pytest.mark.sim
+def test_the_icebreaker_soc_is_bit_exact(tmp_path):
+    """As the iCEBreaker builds it: an RV32I core without multiplier, divider or barrel
+    shifter, the RAM in single-port SPRAM (the input DMA holds the core off), the
+    accelerator's iCE40 memories, and a RAM loaded through the boot loader's port."""
+    from conftest import run_cli
+
+    qg, x = lowered(every_op_1d, 8, 8, "fixed", 5, n=2)
+    qg.save(tmp_path / "g.json")
+    np.save(tmp_path / "x.npy", x.astype(np.float32))
+    hw, fw = tmp_path / "hw", tmp_path / "fw"
+    run_cli("generate", tmp_path / "g.json", "--out", hw, "--pe-cols", 4, check=True)
+    r = run_cli("firmware", hw, "--out", fw, "--target", "rv32", "--isa", "rv32i", check=True)
+    assert "(rv32i)" in r.stdout
+    objdump = shutil.which("riscv64-unknown-elf-objdump")
+    if objdump:  # the small core traps on M instructions: none may be in the image
+        import subprocess
+
+        dis = subprocess.run([objdump, "-d", str(fw / "hh_fw.elf")], capture_output=True,
+                             text=True).stdout
+        assert "\tmul" not in dis and "\tdiv" not in dis and "\trem" not in dis
+    r = run_cli("soc-sim", fw, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy",
+                "--report", tmp_path / "r.json", "--ice40", check=True)
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["reference_match"] and rep["ice40"] and rep["isa"] == "rv32i"
+    assert np.array_equal(np.load(tmp_path / "y.npy"), run(qg, quantize_input(qg, x)))
+    assert rep["dma_cycles"] > 0 and rep["accel_cycles"] > 0
 
 
 def test_firmware_cli_errors(tmp_path):

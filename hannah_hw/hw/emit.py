@@ -20,9 +20,10 @@ def write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def emit_verilog(component, name: str, path: Path) -> Path:
+def emit_verilog(component, name: str, path: Path, platform=None, extra: str = "") -> Path:
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     from amaranth.back import verilog
 
-    write_if_changed(path, BANNER + verilog.convert(component, name=name))
+    write_if_changed(path, BANNER + verilog.convert(component, name=name, platform=platform)
+                     + extra)
     return Path(path)

@@ -48,7 +48,7 @@ class Sequencer(wiring.Component):
         d, lay = self.desc, self.lay
         cw = lay.kind_shape("cnt")[0]
         cnt = {n: Signal(cw, name=n) for n in ("g", "b", "oy", "ox", "ci", "ky", "kx")}
-        g, b, oy, ox, ci, ky, kx = cnt.values()
+        ci, ky, kx = cnt["ci"], cnt["ky"], cnt["kx"]
         iy0, iy, ix0, ix = (Signal(signed(18), name=n) for n in ("iy0", "iy", "ix0", "ix"))
         row0, row = Signal(signed(lay.aw + 3)), Signal(signed(lay.aw + 3))
         ch_base, grp_base = Signal(lay.aw), Signal(lay.aw)
@@ -56,10 +56,20 @@ class Sequencer(wiring.Component):
         w_ptr, blk_w, p_ptr = Signal(lay.waw), Signal(lay.waw), Signal(lay.paw)
         mac = d.mode == MODES["mac"]
 
-        kx_w, ky_w, ci_w = kx == d.k_w - 1, ky == d.k_h - 1, ci == d.cin - 1
-        ox_w, oy_w = ox == d.out_w - 1, oy == d.out_h - 1
-        b_w, g_w = b == d.blocks - 1, g == d.groups - 1
+        # each counter's "at its limit" flag is a register set with the counter: the
+        # compare of counter and descriptor stays off the path to the enables
+        lim = {"g": d.groups, "b": d.blocks, "oy": d.out_h, "ox": d.out_w, "ci": d.cin,
+               "ky": d.k_h, "kx": d.k_w}
+        wrap = {n: Signal(name=f"{n}_w") for n in cnt}
+        g_w, b_w, oy_w, ox_w, ci_w, ky_w, kx_w = wrap.values()
         last = kx_w & ky_w & ci_w
+
+        def zero(*names):
+            m.d.sync += [s for n in names for s in (cnt[n].eq(0), wrap[n].eq(lim[n] == 1))]
+
+        def step(n):
+            m.d.sync += [cnt[n].eq(cnt[n] + 1), wrap[n].eq(cnt[n] + 2 == lim[n])]
+
         m.d.comb += [
             self.act_addr.eq(ch_base + row + ix),
             self.pad.eq((iy < 0) | (iy >= d.in_h) | (ix < 0) | (ix >= d.in_w)),
@@ -74,7 +84,7 @@ class Sequencer(wiring.Component):
 
         def restart(ch):
             """Counters of a new lane block whose input channels start at ``ch``."""
-            m.d.sync += [c.eq(0) for c in (oy, ox, ci, ky, kx)]
+            zero("oy", "ox", "ci", "ky", "kx")
             m.d.sync += [iy0.eq(d.iy_start), iy.eq(d.iy_start), ix0.eq(d.ix_start),
                          ix.eq(d.ix_start), row0.eq(d.row_start), row.eq(d.row_start),
                          ch_base.eq(ch), pos.eq(0)]
@@ -86,11 +96,14 @@ class Sequencer(wiring.Component):
         def next_position():
             """After the last step of an output position: the next position, block or group."""
             with m.If(~ox_w):
-                m.d.sync += [ox.eq(ox + 1), ix0.eq(ix0 + d.stride_w), ix.eq(ix0 + d.stride_w)]
+                step("ox")
+                m.d.sync += [ix0.eq(ix0 + d.stride_w), ix.eq(ix0 + d.stride_w)]
             with m.Else():
-                m.d.sync += [ox.eq(0), ix0.eq(d.ix_start), ix.eq(d.ix_start)]
+                zero("ox")
+                m.d.sync += [ix0.eq(d.ix_start), ix.eq(d.ix_start)]
                 with m.If(~oy_w):
-                    m.d.sync += [oy.eq(oy + 1), iy0.eq(iy0 + d.stride_h),
+                    step("oy")
+                    m.d.sync += [iy0.eq(iy0 + d.stride_h),
                                  iy.eq(iy0 + d.stride_h), row0.eq(row0 + d.row_step),
                                  row.eq(row0 + d.row_step)]
                 with m.Else():  # lane block done
@@ -99,18 +112,22 @@ class Sequencer(wiring.Component):
                         m.next = "IDLE"
                     with m.Elif(b_w):
                         nb = grp_base + d.grp_stride
-                        m.d.sync += [b.eq(0), g.eq(g + 1), grp_base.eq(nb),
+                        zero("b")
+                        step("g")
+                        m.d.sync += [grp_base.eq(nb),
                                      grp_out.eq(grp_out + d.out_grp_stride),
                                      blk_out.eq(grp_out + d.out_grp_stride)]
                         restart(nb)
                     with m.Else():
-                        m.d.sync += [b.eq(b + 1), blk_out.eq(blk_out + d.out_blk_stride)]
+                        step("b")
+                        m.d.sync += [blk_out.eq(blk_out + d.out_blk_stride)]
                         restart(grp_base)
 
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [g.eq(0), b.eq(0), grp_base.eq(d.in_addr), grp_out.eq(d.out_addr),
+                    zero("g", "b")
+                    m.d.sync += [grp_base.eq(d.in_addr), grp_out.eq(d.out_addr),
                                  blk_out.eq(d.out_addr), w_ptr.eq(d.w_addr), blk_w.eq(d.w_addr),
                                  p_ptr.eq(d.p_addr)]
                     restart(d.in_addr)
@@ -123,17 +140,23 @@ class Sequencer(wiring.Component):
                 with m.If(self.ready):
                     m.d.sync += w_ptr.eq(Mux(last, blk_w, w_ptr + 1))
                     with m.If(~kx_w):
-                        m.d.sync += [kx.eq(kx + 1), ix.eq(ix + d.dil_w)]
+                        step("kx")
+                        m.d.sync += [ix.eq(ix + d.dil_w)]
                     with m.Else():
-                        m.d.sync += [kx.eq(0), ix.eq(ix0)]
+                        zero("kx")
+                        m.d.sync += ix.eq(ix0)
                         with m.If(~ky_w):
-                            m.d.sync += [ky.eq(ky + 1), iy.eq(iy + d.dil_h),
+                            step("ky")
+                            m.d.sync += [iy.eq(iy + d.dil_h),
                                          row.eq(row + d.dil_row)]
                         with m.Else():
-                            m.d.sync += [ky.eq(0), iy.eq(iy0), row.eq(row0)]
+                            zero("ky")
+                            m.d.sync += [iy.eq(iy0), row.eq(row0)]
                             with m.If(~ci_w):
-                                m.d.sync += [ci.eq(ci + 1), ch_base.eq(ch_base + d.ch_stride)]
+                                step("ci")
+                                m.d.sync += [ch_base.eq(ch_base + d.ch_stride)]
                             with m.Else():
-                                m.d.sync += [ci.eq(0), ch_base.eq(grp_base), pos.eq(pos + 1)]
+                                zero("ci")
+                                m.d.sync += [ch_base.eq(grp_base), pos.eq(pos + 1)]
                                 next_position()
         return m

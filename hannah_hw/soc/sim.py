@@ -30,16 +30,24 @@ class SocRun:
     console: str
 
 
-def build_soc(cfg: AccelConfig | None, ram_words: int) -> Path:
-    """The SoC's simulator executable, built once per distinct design."""
-    key = f"{cfg!r}|{ram_words}|" + hashlib.sha1(
+def build_soc(cfg: AccelConfig | None, ram_words: int, isa: str = "rv32im",
+              ice40: bool = False) -> Path:
+    """The SoC's simulator executable, built once per distinct design. ``ice40``: as built
+    for the iCEBreaker (SPRAM RAM shared with the DMA, the accelerator's iCE40 memories)."""
+    key = f"{cfg!r}|{ram_words}|{isa}|{ice40}|" + hashlib.sha1(
         HARNESS.read_bytes() + (ROOT / "hannah_hw" / "hw" / "accel.py").read_bytes()
         + (ROOT / "hannah_hw" / "soc" / "soc.py").read_bytes()).hexdigest()
     bdir = build_dir("soc", key)
     exe = bdir / "soc_sim"
     if exe.is_file():
         return exe
-    verilog = emit_verilog(SoC(cfg, ram_words), "soc", bdir / "soc.v")
+    soc = SoC(cfg, ram_words, isa=isa, spram=ice40)
+    if ice40:
+        from hannah_hw.fpga.ice40 import Ice40Sim, spram_sim_model
+
+        verilog = emit_verilog(soc, "soc", bdir / "soc.v", Ice40Sim(), spram_sim_model())
+    else:
+        verilog = emit_verilog(soc, "soc", bdir / "soc.v")
     cmd = ["verilator", "--cc", "--exe", "--build", "-j", "2", "-O3", "--x-assign", "fast",
            "--x-initial", "fast", "--noassert", "-Wno-fatal", "-Wno-lint", "-Wno-style",
            "--top-module", "soc", "--Mdir", str(bdir / "obj"), "-o", str(exe), "-CFLAGS", "-O2",

@@ -23,6 +23,11 @@ TIMER = {"lo": 0, "hi": 1}
 CPU_PARAMS = {"ENABLE_MUL": 0, "ENABLE_FAST_MUL": 1, "ENABLE_DIV": 1, "BARREL_SHIFTER": 1,
               "COMPRESSED_ISA": 0, "ENABLE_COUNTERS": 1, "ENABLE_IRQ": 0, "CATCH_MISALIGN": 1,
               "CATCH_ILLINSN": 1}
+# the core per ISA the firmware is built for: RV32I leaves out the multiplier (DSPs), the
+# divider, the barrel shifter and the counters, ~1,400 instead of ~2,700 iCE40 LUTs
+ISA_PARAMS = {"rv32im": CPU_PARAMS,
+              "rv32i": {**CPU_PARAMS, "ENABLE_FAST_MUL": 0, "ENABLE_DIV": 0,
+                        "BARREL_SHIFTER": 0, "ENABLE_COUNTERS": 0, "ENABLE_COUNTERS64": 0}}
 
 
 def picorv32_source() -> Path:
@@ -35,14 +40,18 @@ def picorv32_source() -> Path:
 
 
 class SoC(wiring.Component):
-    """``load_*`` fill the RAM while the core is held in reset (the harness's boot loader);
-    ``host_*`` is the simulation host port, valid for one cycle per access."""
+    """``load_*`` fill the RAM while the core is held in reset (the harness's or the flash's
+    boot loader; a word on each ``load_we``); ``host_*`` is the simulation host port, valid
+    for one cycle per access. ``spram``: the RAM is the iCE40's single-port SPRAM, which
+    the input DMA takes from the core while it runs (the core waits)."""
 
-    def __init__(self, cfg: AccelConfig | None, ram_words: int, init: list[int] | None = None):
+    def __init__(self, cfg: AccelConfig | None, ram_words: int, init: list[int] | None = None,
+                 isa: str = "rv32im", spram: bool = False):
         self.cfg, self.ram_words, self.init = cfg, ram_words, init  # init: an FPGA's RAM
+        self.isa, self.spram = isa, spram
         aw = (ram_words - 1).bit_length()
         super().__init__({
-            "load_en": In(1), "load_adr": In(aw), "load_dat": In(32),
+            "load_en": In(1), "load_we": In(1), "load_adr": In(aw), "load_dat": In(32),
             "host_valid": Out(1), "host_we": Out(1), "host_adr": Out(4), "host_wdata": Out(32),
             "host_rdata": In(32), "trap": Out(1),
         })
@@ -53,30 +62,45 @@ class SoC(wiring.Component):
         valid, instr, ready = Signal(), Signal(), Signal()
         addr, wdata, wstrb, rdata = Signal(32), Signal(32), Signal(4), Signal(32)
         m.submodules.cpu = Instance(
-            "picorv32", **{f"p_{k}": v for k, v in CPU_PARAMS.items()},
+            "picorv32", **{f"p_{k}": v for k, v in ISA_PARAMS[self.isa].items()},
             p_PROGADDR_RESET=MAP["ram"], p_STACKADDR=MAP["ram"] + 4 * self.ram_words,
             i_clk=ClockSignal(), i_resetn=~ResetSignal() & ~self.load_en, o_trap=self.trap,
             o_mem_valid=valid, o_mem_instr=instr, i_mem_ready=ready, o_mem_addr=addr,
             o_mem_wdata=wdata, o_mem_wstrb=wstrb, i_mem_rdata=rdata,
             i_pcpi_wr=0, i_pcpi_rd=0, i_pcpi_wait=0, i_pcpi_ready=0, i_irq=0)
 
-        ram = Memory(shape=32, depth=self.ram_words, init=self.init or [])
-        m.submodules.ram = ram
-        cpu_r, dma_r, ram_w = ram.read_port(), ram.read_port(), ram.write_port(granularity=8)
         region = addr[28:]
         sel = {k: region == (v >> 28) for k, v in MAP.items()}
         req = valid & ~ready
         word = addr[2:]
+        dma_adr, dma_data, dma_busy = Signal(aw), Signal(32), Signal()
+        if self.spram:
+            from hannah_hw.fpga.ice40 import SpramMemory
+
+            m.submodules.ram = ram = SpramMemory(32, self.ram_words, 8)
+            cpu_r = ram_r = ram.read_port()
+            ram_w = ram.write_port()
+            m.d.comb += [ram_r.addr.eq(Mux(self.load_en, self.load_adr,
+                                           Mux(dma_busy, dma_adr, word[:aw]))),
+                         dma_data.eq(ram_r.data)]
+        else:
+            m.submodules.ram = ram = Memory(shape=32, depth=self.ram_words,
+                                            init=self.init or [])
+            cpu_r, dma_r = ram.read_port(), ram.read_port()
+            ram_w = ram.write_port(granularity=8)
+            m.d.comb += [cpu_r.addr.eq(word[:aw]), dma_r.addr.eq(dma_adr),
+                         dma_data.eq(dma_r.data)]
+        ram_ok = sel["ram"] & ~dma_busy  # the core's RAM access waits out the input DMA
 
         # RAM: one cycle; the boot loader owns the write port while the core is in reset
-        m.d.comb += [cpu_r.addr.eq(word[:aw]),
-                     # on an FPGA (init given) there is no loader: the core's read and write
-                     # share one address, so the RAM maps onto one read/write block RAM port
-                     ram_w.addr.eq(word[:aw] if self.init else
-                                   Mux(self.load_en, self.load_adr, word[:aw])),
-                     ram_w.data.eq(Mux(self.load_en, self.load_dat, wdata)),
-                     ram_w.en.eq(Mux(self.load_en, 0b1111,
-                                     Mux(req & sel["ram"], wstrb, 0)))]
+        m.d.comb += [
+            # on an FPGA (init given) there is no loader: the core's read and write share
+            # one address, so the RAM maps onto one read/write block RAM port
+            ram_w.addr.eq(word[:aw] if self.init else Mux(self.load_en, self.load_adr,
+                                                          word[:aw])),
+            ram_w.data.eq(Mux(self.load_en, self.load_dat, wdata)),
+            ram_w.en.eq(Mux(self.load_en, Mux(self.load_we, 0b1111, 0),
+                            Mux(req & ram_ok, wstrb, 0)))]
         # timer: free-running 64-bit cycle counter
         cycles, timer_q, host_q = Signal(64), Signal(32), Signal(32)
         m.d.sync += cycles.eq(cycles + 1)
@@ -87,7 +111,7 @@ class SoC(wiring.Component):
         m.d.sync += host_q.eq(self.host_rdata)
 
         which, ready_s = Signal(2), Signal()
-        m.d.sync += [ready_s.eq(req & (sel["ram"] | sel["host"] | sel["timer"])),
+        m.d.sync += [ready_s.eq(req & (ram_ok | sel["host"] | sel["timer"])),
                      which.eq(Mux(sel["ram"], 0, Mux(sel["host"], 1, 2)))]
         m.d.comb += [ready.eq(ready_s),
                      rdata.eq(Mux(which == 0, cpu_r.data, Mux(which == 1, host_q, timer_q)))]
@@ -95,7 +119,8 @@ class SoC(wiring.Component):
             m.submodules.accel = acc = Accelerator(self.cfg)
             m.d.comb += [acc.wb_adr.eq(word), acc.wb_dat_w.eq(wdata), acc.wb_we.eq(wstrb != 0),
                          acc.wb_cyc.eq(valid & sel["accel"]), acc.wb_stb.eq(valid & sel["accel"]),
-                         dma_r.addr.eq(acc.dma_adr), acc.dma_dat.eq(dma_r.data)]
+                         dma_adr.eq(acc.dma_adr), acc.dma_dat.eq(dma_data),
+                         dma_busy.eq(acc.dma_busy if self.spram else 0)]
             with m.If(acc.wb_ack):
                 m.d.comb += [ready.eq(1), rdata.eq(acc.wb_dat_r)]
         return m
