@@ -52,11 +52,13 @@ def firmware(hwdir, out_dir, targets, isa):
 @click.option("--limit", type=int, default=None, help="Only the first N inputs.")
 @click.option("--max-cycles", type=int, default=1 << 36, show_default=True,
               help="For the whole run; a firmware that takes longer ends with an error.")
-@click.option("--ice40", is_flag=True,
-              help="The SoC as built for the iCEBreaker: RAM in SPRAM (shared with the input "
-                   "DMA), the accelerator's iCE40 memory mapping.")
+@click.option("--board", "board_name", type=click.Choice(["icebreaker", "ulx3s"]), default=None,
+              help="The SoC as that board's bitstream builds it: the RAM as one read and one "
+                   "write port (the input DMA takes it from the core), on the iCEBreaker in "
+                   "SPRAM beside the accelerator's iCE40 memories.")
 @user_errors
-def soc_sim(fwdir, input_path, output_path, report_path, no_accel, limit, max_cycles, ice40):
+def soc_sim(fwdir, input_path, output_path, report_path, no_accel, limit, max_cycles,
+            board_name):
     """Run the emitted firmware on the simulated SoC (PicoRV32 + accelerator, Verilator)."""
     import numpy as np
 
@@ -74,7 +76,7 @@ def soc_sim(fwdir, input_path, output_path, report_path, no_accel, limit, max_cy
     try:
         with click.progressbar(length=len(x), label="inferences", file=sys.stderr) as bar:
             y, rep = soc_simulate(Path(fwdir), x, shape, not no_accel, max_cycles,
-                                  lambda: bar.update(1), ice40)
+                                  lambda: bar.update(1), board_name)
     except SimulatorError as e:
         raise ConfigError(f"SoC simulation of {fwdir}: {e}") from None
     ref = run(g, x)

@@ -108,10 +108,11 @@ def test_soc_without_the_accelerator_and_the_cli(tmp_path):
 
 
 @pytest.mark.sim
-def test_the_icebreaker_soc_is_bit_exact(tmp_path):
-    """As the iCEBreaker builds it: an RV32I core without multiplier, divider or barrel
-    shifter, the RAM in single-port SPRAM (the input DMA holds the core off), the
-    accelerator's iCE40 memories, and a RAM loaded through the boot loader's port."""
+def test_the_socs_the_boards_build_are_bit_exact(tmp_path):
+    """As the bitstreams build them: the RAM as one read and one write port, the input DMA
+    holding the core off; on the iCEBreaker the RAM in SPRAM, loaded through the boot
+    loader's port, and the accelerator's iCE40 memories. Here with an RV32I core (no
+    multiplier, divider or barrel shifter), as the iCEBreaker's SoC has."""
     from conftest import run_cli
 
     qg, x = lowered(every_op_1d, 8, 8, "fixed", 5, n=2)
@@ -128,12 +129,14 @@ def test_the_icebreaker_soc_is_bit_exact(tmp_path):
         dis = subprocess.run([objdump, "-d", str(fw / "hh_fw.elf")], capture_output=True,
                              text=True).stdout
         assert "\tmul" not in dis and "\tdiv" not in dis and "\trem" not in dis
-    r = run_cli("soc-sim", fw, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy",
-                "--report", tmp_path / "r.json", "--ice40", check=True)
-    rep = json.loads((tmp_path / "r.json").read_text())
-    assert rep["reference_match"] and rep["ice40"] and rep["isa"] == "rv32i"
-    assert np.array_equal(np.load(tmp_path / "y.npy"), run(qg, quantize_input(qg, x)))
-    assert rep["dma_cycles"] > 0 and rep["accel_cycles"] > 0
+    want = run(qg, quantize_input(qg, x))
+    for board in ("icebreaker", "ulx3s"):
+        run_cli("soc-sim", fw, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy",
+                "--report", tmp_path / "r.json", "--board", board, check=True)
+        rep = json.loads((tmp_path / "r.json").read_text())
+        assert rep["reference_match"] and rep["board"] == board and rep["isa"] == "rv32i"
+        assert np.array_equal(np.load(tmp_path / "y.npy"), want)
+        assert rep["dma_cycles"] > 0 and rep["accel_cycles"] > 0
 
 
 def test_firmware_cli_errors(tmp_path):

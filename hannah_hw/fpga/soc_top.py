@@ -18,7 +18,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 
 from hannah_hw.accel.config import ConfigError
 from hannah_hw.fw.build import soc_config
-from hannah_hw.soc.soc import HOST, SoC, picorv32_source
+from hannah_hw.soc.soc import BOARD_RAM, HOST, SoC, picorv32_source
 
 from .boards import Board
 from .flash import FlashLoader
@@ -48,9 +48,9 @@ class SocTop(Elaboratable):
         if len(image) > ram:
             raise ConfigError(f"{fwdir}/hh_fw.bin ({len(image):,} B) exceeds the RAM ({ram:,} B)")
         if b.family == "ice40":
-            return cls(SoC(cfg, ram // 4, isa=isa, spram=True), b, -(-len(image) // 4))
+            return cls(SoC(cfg, ram // 4, isa=isa, ram="spram"), b, -(-len(image) // 4))
         words = np.frombuffer(image + bytes(-len(image) % 4), "<u4")
-        return cls(SoC(cfg, ram // 4, [int(w) for w in words], isa=isa), b)
+        return cls(SoC(cfg, ram // 4, [int(w) for w in words], isa, BOARD_RAM[b.family]), b)
 
     def elaborate(self, platform):
         m = Module()

@@ -16,7 +16,7 @@ from hannah_hw.accel.config import AccelConfig
 from hannah_hw.hw.emit import emit_verilog
 from hannah_hw.simulate.verilator import ROOT, SimulatorError, build_dir, verilator_env
 
-from .soc import SoC, picorv32_source
+from .soc import BOARD_RAM, SoC, picorv32_source
 
 HARNESS = ROOT / "sim" / "soc_harness.cpp"
 
@@ -31,18 +31,18 @@ class SocRun:
 
 
 def build_soc(cfg: AccelConfig | None, ram_words: int, isa: str = "rv32im",
-              ice40: bool = False) -> Path:
-    """The SoC's simulator executable, built once per distinct design. ``ice40``: as built
-    for the iCEBreaker (SPRAM RAM shared with the DMA, the accelerator's iCE40 memories)."""
-    key = f"{cfg!r}|{ram_words}|{isa}|{ice40}|" + hashlib.sha1(
+              family: str | None = None) -> Path:
+    """The SoC's simulator executable, built once per distinct design. ``family``: as an
+    FPGA of that family builds it (its RAM kind, on iCE40 the accelerator's memories)."""
+    key = f"{cfg!r}|{ram_words}|{isa}|{family}|" + hashlib.sha1(
         HARNESS.read_bytes() + (ROOT / "hannah_hw" / "hw" / "accel.py").read_bytes()
         + (ROOT / "hannah_hw" / "soc" / "soc.py").read_bytes()).hexdigest()
     bdir = build_dir("soc", key)
     exe = bdir / "soc_sim"
     if exe.is_file():
         return exe
-    soc = SoC(cfg, ram_words, isa=isa, spram=ice40)
-    if ice40:
+    soc = SoC(cfg, ram_words, isa=isa, ram=BOARD_RAM.get(family, "dual"))
+    if family == "ice40":
         from hannah_hw.fpga.ice40 import Ice40Sim, spram_sim_model
 
         verilog = emit_verilog(soc, "soc", bdir / "soc.v", Ice40Sim(), spram_sim_model())

@@ -28,6 +28,8 @@ CPU_PARAMS = {"ENABLE_MUL": 0, "ENABLE_FAST_MUL": 1, "ENABLE_DIV": 1, "BARREL_SH
 ISA_PARAMS = {"rv32im": CPU_PARAMS,
               "rv32i": {**CPU_PARAMS, "ENABLE_FAST_MUL": 0, "ENABLE_DIV": 0,
                         "BARREL_SHIFTER": 0, "ENABLE_COUNTERS": 0, "ENABLE_COUNTERS64": 0}}
+RAM_KINDS = ("dual", "single", "spram")
+BOARD_RAM = {"ecp5": "single", "ice40": "spram"}  # what an FPGA family builds
 
 
 def picorv32_source() -> Path:
@@ -42,13 +44,16 @@ def picorv32_source() -> Path:
 class SoC(wiring.Component):
     """``load_*`` fill the RAM while the core is held in reset (the harness's or the flash's
     boot loader; a word on each ``load_we``); ``host_*`` is the simulation host port, valid
-    for one cycle per access. ``spram``: the RAM is the iCE40's single-port SPRAM, which
-    the input DMA takes from the core while it runs (the core waits)."""
+    for one cycle per access. ``ram``: "dual" gives the input DMA a read port of its own;
+    "single" (an FPGA's block RAM: one read and one write port, no duplicated blocks) and
+    "spram" (the iCE40's single-port SPRAM) let the DMA take the read port while it runs,
+    and the core waits."""
 
     def __init__(self, cfg: AccelConfig | None, ram_words: int, init: list[int] | None = None,
-                 isa: str = "rv32im", spram: bool = False):
+                 isa: str = "rv32im", ram: str = "dual"):
+        assert ram in RAM_KINDS
         self.cfg, self.ram_words, self.init = cfg, ram_words, init  # init: an FPGA's RAM
-        self.isa, self.spram = isa, spram
+        self.isa, self.ram = isa, ram
         aw = (ram_words - 1).bit_length()
         super().__init__({
             "load_en": In(1), "load_we": In(1), "load_adr": In(aw), "load_dat": In(32),
@@ -74,30 +79,28 @@ class SoC(wiring.Component):
         req = valid & ~ready
         word = addr[2:]
         dma_adr, dma_data, dma_busy = Signal(aw), Signal(32), Signal()
-        if self.spram:
+        if self.ram == "spram":
             from hannah_hw.fpga.ice40 import SpramMemory
 
             m.submodules.ram = ram = SpramMemory(32, self.ram_words, 8)
-            cpu_r = ram_r = ram.read_port()
-            ram_w = ram.write_port()
-            m.d.comb += [ram_r.addr.eq(Mux(self.load_en, self.load_adr,
-                                           Mux(dma_busy, dma_adr, word[:aw]))),
-                         dma_data.eq(ram_r.data)]
+            cpu_r, ram_w = ram.read_port(), ram.write_port()
         else:
             m.submodules.ram = ram = Memory(shape=32, depth=self.ram_words,
                                             init=self.init or [])
-            cpu_r, dma_r = ram.read_port(), ram.read_port()
-            ram_w = ram.write_port(granularity=8)
+            cpu_r, ram_w = ram.read_port(), ram.write_port(granularity=8)
+        if self.ram == "dual":
+            dma_r = ram.read_port()
             m.d.comb += [cpu_r.addr.eq(word[:aw]), dma_r.addr.eq(dma_adr),
                          dma_data.eq(dma_r.data)]
+        else:
+            m.d.comb += [cpu_r.addr.eq(Mux(self.load_en, self.load_adr,
+                                           Mux(dma_busy, dma_adr, word[:aw]))),
+                         dma_data.eq(cpu_r.data)]
         ram_ok = sel["ram"] & ~dma_busy  # the core's RAM access waits out the input DMA
 
         # RAM: one cycle; the boot loader owns the write port while the core is in reset
         m.d.comb += [
-            # on an FPGA (init given) there is no loader: the core's read and write share
-            # one address, so the RAM maps onto one read/write block RAM port
-            ram_w.addr.eq(word[:aw] if self.init else Mux(self.load_en, self.load_adr,
-                                                          word[:aw])),
+            ram_w.addr.eq(Mux(self.load_en, self.load_adr, word[:aw])),
             ram_w.data.eq(Mux(self.load_en, self.load_dat, wdata)),
             ram_w.en.eq(Mux(self.load_en, Mux(self.load_we, 0b1111, 0),
                             Mux(req & ram_ok, wstrb, 0)))]
@@ -120,7 +123,7 @@ class SoC(wiring.Component):
             m.d.comb += [acc.wb_adr.eq(word), acc.wb_dat_w.eq(wdata), acc.wb_we.eq(wstrb != 0),
                          acc.wb_cyc.eq(valid & sel["accel"]), acc.wb_stb.eq(valid & sel["accel"]),
                          dma_adr.eq(acc.dma_adr), acc.dma_dat.eq(dma_data),
-                         dma_busy.eq(acc.dma_busy if self.spram else 0)]
+                         dma_busy.eq(acc.dma_busy if self.ram != "dual" else 0)]
             with m.If(acc.wb_ack):
                 m.d.comb += [ready.eq(1), rdata.eq(acc.wb_dat_r)]
         return m
