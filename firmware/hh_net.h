@@ -14,7 +14,7 @@ enum {
     HH_ETIMEOUT = -3,  /* the driver stopped waiting for "done" */
     HH_EWATCHDOG = -4, /* the accelerator's watchdog stopped the Program */
     HH_EALIGN = -5,    /* the input buffer is not 4-byte aligned */
-    HH_EBACKEND = -6   /* unknown backend */
+    HH_EBACKEND = -6   /* unknown backend, or not built in (REF=0) */
 };
 
 typedef enum { HH_BACKEND_ACCEL = 0, HH_BACKEND_REF = 1 } hh_backend;

@@ -23,15 +23,18 @@ from hannah_hw.cli_common import _load_batch, batch_io, user_errors
               show_default=True,
               help="The rv32 build's ISA; the SoC's core matches it (rv32i: the small core "
                    "of the iCEBreaker's SoC).")
+@click.option("--no-reference", is_flag=True,
+              help="The rv32 build for the accelerator only: no reference kernels and no "
+                   "second copy of the model (about half the RAM).")
 @user_errors
-def firmware(hwdir, out_dir, targets, isa):
+def firmware(hwdir, out_dir, targets, isa, no_reference):
     """Emit C99 firmware for a generated accelerator (HWDIR) and build it."""
     from hannah_hw.fw.build import build_firmware
     from hannah_hw.fw.emit import emit_firmware
 
     out = emit_firmware(Path(hwdir), Path(out_dir))
     for target in targets:
-        rec = build_firmware(out, target, isa)
+        rec = build_firmware(out, target, isa, not no_reference)
         if target == "host":
             click.echo(f"{out}/hh_host: the reference kernels on this machine "
                        f"(cppcheck {rec.get('cppcheck', 'not installed')})")

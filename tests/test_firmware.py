@@ -112,7 +112,7 @@ def test_the_socs_the_boards_build_are_bit_exact(tmp_path):
     """As the bitstreams build them: the RAM as one read and one write port, the input DMA
     holding the core off; on the iCEBreaker the RAM in SPRAM, loaded through the boot
     loader's port, and the accelerator's iCE40 memories. Here with an RV32I core (no
-    multiplier, divider or barrel shifter), as the iCEBreaker's SoC has."""
+    multiplier, divider or barrel shifter) and a firmware for the accelerator only."""
     from conftest import run_cli
 
     qg, x = lowered(every_op_1d, 8, 8, "fixed", 5, n=2)
@@ -120,8 +120,11 @@ def test_the_socs_the_boards_build_are_bit_exact(tmp_path):
     np.save(tmp_path / "x.npy", x.astype(np.float32))
     hw, fw = tmp_path / "hw", tmp_path / "fw"
     run_cli("generate", tmp_path / "g.json", "--out", hw, "--pe-cols", 4, check=True)
-    r = run_cli("firmware", hw, "--out", fw, "--target", "rv32", "--isa", "rv32i", check=True)
+    r = run_cli("firmware", hw, "--out", fw, "--target", "rv32", "--isa", "rv32i",
+                "--no-reference", check=True)
     assert "(rv32i)" in r.stdout
+    size = json.loads((fw / "firmware.json").read_text())["rv32"]["size"]
+    assert size["model_bytes_reference"] == 0 < size["model_bytes_accel"]
     objdump = shutil.which("riscv64-unknown-elf-objdump")
     if objdump:  # the small core traps on M instructions: none may be in the image
         import subprocess
@@ -137,6 +140,9 @@ def test_the_socs_the_boards_build_are_bit_exact(tmp_path):
         assert rep["reference_match"] and rep["board"] == board and rep["isa"] == "rv32i"
         assert np.array_equal(np.load(tmp_path / "y.npy"), want)
         assert rep["dma_cycles"] > 0 and rep["accel_cycles"] > 0
+    r = run_cli("soc-sim", fw, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy",
+                "--no-accel")  # the reference kernels are not built in
+    assert r.returncode == 2 and "not built in (REF=0)" in r.stderr
 
 
 def test_firmware_cli_errors(tmp_path):

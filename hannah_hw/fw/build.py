@@ -35,9 +35,11 @@ def _first_error(text: str) -> str:
     return lines[0].strip() if lines else "no output"
 
 
-def build_firmware(fwdir: Path, target: str, isa: str = "rv32im") -> dict:
-    """``make host`` or ``make rv32`` for ``isa`` (the smallest RAM it fits), then ``make
-    check`` (cppcheck) when cppcheck is installed. Returns the build record (firmware.json)."""
+def build_firmware(fwdir: Path, target: str, isa: str = "rv32im", reference: bool = True
+                   ) -> dict:
+    """``make host`` or ``make rv32`` for ``isa`` (the smallest RAM it fits; without the
+    reference kernels and their model copy unless ``reference``), then ``make check``
+    (cppcheck) when cppcheck is installed. Returns the build record (firmware.json)."""
     fwdir = Path(fwdir)
     record: dict = {"target": target}
     if target == "host":
@@ -52,12 +54,13 @@ def build_firmware(fwdir: Path, target: str, isa: str = "rv32im") -> dict:
             raise FirmwareError(f"unknown ISA {isa!r}: one of {', '.join(ISAS)}")
         for ram in RAM_SIZES:
             (fwdir / "hh_fw.elf").unlink(missing_ok=True)
-            r = _make(fwdir, "rv32", f"RAM_SIZE={ram:#x}", f"ARCH={isa}")
+            r = _make(fwdir, "rv32", f"RAM_SIZE={ram:#x}", f"ARCH={isa}",
+                      f"REF={int(reference)}")
             if r.returncode == 0 or "overflowed" not in r.stderr:
                 break
         if r.returncode:
             raise FirmwareError(f"the rv32 build failed: {_first_error(r.stderr)}")
-        record.update(isa=isa, ram_bytes=ram, size=size_report(fwdir))
+        record.update(isa=isa, reference=reference, ram_bytes=ram, size=size_report(fwdir))
     else:
         raise FirmwareError(f"unknown target {target!r}: host or rv32")
     if shutil.which("cppcheck"):

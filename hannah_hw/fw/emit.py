@@ -127,9 +127,11 @@ def model_sources(g: QGraph, cfg: AccelConfig, prog: Program) -> tuple[str, str]
            + _array("uint32_t", "hh_desc_words", hw_words(descs), hexw, 8)
            + _array("uint32_t", "hh_param_words", pw, hexw, 8)
            + _array("uint32_t", "hh_weight_words", ww, hexw, 8)
+           + "#ifndef HH_NO_REF /* the reference kernels' copy of the model */\n"
            + f"const int32_t hh_ref_desc[HH_N_LAYERS][HH_N_FIELDS] = {{\n  {rows}\n}};\n"
            + _array("int8_t", "hh_ref_weights", prog.weights.astype(np.int64), per_line=24)
-           + _array("int32_t", "hh_ref_params", prog.params.astype(np.int64), _int))
+           + _array("int32_t", "hh_ref_params", prog.params.astype(np.int64), _int)
+           + "#endif\n")
     return header, src
 
 
