@@ -116,6 +116,20 @@ def test_generate_fit_picks_lanes_or_names_what_is_too_big(tmp_path):
         generate(kws, tmp_path / "kws8", pe_cols=8, fit="icebreaker")
 
 
+def test_a_placer_overflow_names_every_resource_in_one_line():
+    from hannah_hw.fpga.boards import board
+    from hannah_hw.fpga.fit import pnr_failure
+
+    log = ("Info: Device utilisation:\nInfo: \t ICESTORM_LC:  6936/  5280   131%\n"
+           "Info: \t ICESTORM_RAM:    31/    30   103%\nInfo: \t ICESTORM_DSP:  7/  8  87%\n"
+           "ERROR: Unable to place cell 'x'\n")
+    msg = pnr_failure(log, board("icebreaker"))
+    assert msg == ("does not fit iCE40UP5K (icebreaker): 6,936 logic cells (LUT4 + FF) needed, "
+                   "5,280 available (+31 %); 31 block RAMs needed, 30 available (+3 %)")
+    assert pnr_failure("ERROR: something else\n", board("ulx3s")) == (
+        "nextpnr failed on ulx3s: ERROR: something else")
+
+
 def test_bitstream_cli_rejects_a_non_hwdir(tmp_path):
     p = run_cli("bitstream", tmp_path, "--board", "icebreaker", "--out", tmp_path / "o")
     assert p.returncode == 2

@@ -75,19 +75,36 @@ def precheck(cfg: AccelConfig, b: Board, extra: dict[str, int] | None = None
 
 def check_cells(used: dict[str, int], b: Board) -> None:
     """After synthesis: yosys maps every wide enough multiplier onto a DSP whether or not
-    the device has that many, so DSPs are checked as well as LUTs and memories."""
-    for res in ("lut", "ff", "dsp", "bram", "spram"):
-        if used.get(res, 0) > b.resources[res]:
-            raise FitError(fit_message(b, res, used[res]))
+    the device has that many, so DSPs are checked as well as LUTs and memories. On an
+    iCE40 the limit is logic cells (LUT4 + FF pairs), which only nextpnr's packer counts:
+    there this is left to it (``pnr_failure``)."""
+    if b.family == "ice40":
+        return
+    over = [fit_message(b, res, used[res]) for res in ("lut", "ff", "dsp", "bram", "spram")
+            if used.get(res, 0) > b.resources[res]]
+    if over:
+        raise FitError(_join(over))
+
+
+def _join(messages: list[str]) -> str:
+    """One line for several overflowed resources of one device."""
+    head = messages[0].split(": ", 1)[0]
+    return head + ": " + "; ".join(m.split(": ", 1)[1] for m in messages)
+
+
+PNR_NAMES = {"ICESTORM_LC": "logic cells (LUT4 + FF)", "ICESTORM_RAM": "block RAMs",
+             "ICESTORM_DSP": "DSPs", "ICESTORM_SPRAM": "SPRAMs"}
 
 
 def pnr_failure(log: str, b: Board) -> str:
-    """The one line for a nextpnr that failed: an over-used resource, or its first error."""
-    lcs = re.search(r"ICESTORM_LC: +(\d+)/ *(\d+)", log)
-    if lcs and int(lcs[1]) > int(lcs[2]):
-        need, have = int(lcs[1]), int(lcs[2])
-        return (f"does not fit {b.device} ({b.name}): {need:,} logic cells (LUT4 + FF) "
-                f"needed, {have:,} available (+{100 * (need - have) / have:.0f} %)")
+    """The one line for a nextpnr that failed: every over-used resource of its utilisation
+    table, or its first error."""
+    table = re.findall(r"(ICESTORM_\w+|TRELLIS_\w+|DP16KD|MULT18X18D): +(\d+)/ *(\d+)", log)
+    over = {c: (int(u), int(h)) for c, u, h in table if int(u) > int(h)}
+    if over:
+        return f"does not fit {b.device} ({b.name}): " + "; ".join(
+            f"{u:,} {PNR_NAMES.get(c, c)} needed, {h:,} available (+{100 * (u - h) / h:.0f} %)"
+            for c, (u, h) in over.items())
     for ln in log.splitlines():
         if re.search(r"Unable to place cell|Design uses|[Nn]ot enough|exceed", ln):
             return f"does not fit {b.device} ({b.name}): nextpnr: {ln.strip()}"
