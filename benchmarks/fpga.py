@@ -48,7 +48,8 @@ def one(name, g, lanes, board_name):
     out = BUILD / f"{name}-{lanes}-{board_name}"
     t = time.monotonic()
     row = {"network": name, "lanes": lanes, "board": board_name,
-           "config": json.loads(cfg.to_json()), "cycles": predict_cost(g, cfg)["cycles"]}
+           "config": json.loads(cfg.to_json()),
+           "cycles": predict_cost(g, cfg, family=board(board_name).family)["cycles"]}
     try:
         rep = build_bitstream(hw, board_name, out, progress=lambda s: print(f"  {s}"))
         row.update(fits=True, measured={k: v["used"] for k, v in rep["resources"].items()},

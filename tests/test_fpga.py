@@ -164,42 +164,40 @@ def test_resource_estimate_against_a_real_ice40_build(tmp_path):
 
 @pytest.mark.sim
 @pytest.mark.parametrize("scales,lanes", [("fixed", 4), ("pow2", 8)])
-def test_the_ice40_memory_mapping_is_bit_exact_in_verilator(tmp_path, scales, lanes):
-    """Same outputs and counters as the schedule, but for the parameter rows, which the
-    iCE40 loads one bus word per cycle: param_words + 1 extra cycles per lane block."""
+def test_the_ice40_memory_mapping_is_bit_exact_and_its_cycles_predicted(tmp_path, scales,
+                                                                        lanes):
+    """``generate --fit icebreaker`` writes the iCE40 elaboration (SPRAM weights, word-wide
+    parameter and counter rows; run with yosys's SPRAM model): the interpreter's outputs,
+    and every counter of every layer as the iCE40 schedule predicts (a parameter row costs
+    ``param_words + 1`` cycles more than on the generic memories)."""
     import numpy as np
-    from amaranth.back import verilog
     from test_accel_model import lowered
     from test_qat import every_op_1d
 
-    from hannah_hw.accel.config import derive_config
+    from hannah_hw.accel.config import AccelConfig
     from hannah_hw.accel.hwdesc import COUNTERS, HwLayout
-    from hannah_hw.accel.program import compile_program
+    from hannah_hw.accel.program import Program
     from hannah_hw.accel.schedule import layer_events
-    from hannah_hw.fpga.ice40 import Ice40Sim, spram_sim_model
-    from hannah_hw.hw.accel import Accelerator
+    from hannah_hw.hw.generate import generate
     from hannah_hw.ir.interpreter import quantize_input, run
     from hannah_hw.simulate.accel_sim import build_harness, simulate_program
 
     qg, x = lowered(every_op_1d, scales=scales)
-    cfg = derive_config(qg, pe_cols=lanes)
-    v = tmp_path / "accel_ice40.v"
-    v.write_text(verilog.convert(Accelerator(cfg), name="accel", platform=Ice40Sim())
-                 + spram_sim_model())
-    exe = build_harness(v)
-    prog = compile_program(qg, cfg)
+    hw = tmp_path / "hw"
+    s = generate(qg, hw, pe_cols=lanes, fit="icebreaker")
+    assert s["family"] == "ice40" and "SB_SPRAM256KA" in (hw / "accel.v").read_text()
+    cfg, prog = AccelConfig.load(hw / "config.json"), Program.load(hw / "program.json")
     xi = quantize_input(qg, x[:3])
-    y, stats, _ = simulate_program(exe, prog, cfg, xi, {k: t.shape for k, t in
-                                                        qg.tensors.items()})
+    y, stats, _ = simulate_program(build_harness(hw / "accel.v"), prog, cfg, xi,
+                                   {k: t.shape for k, t in qg.tensors.items()})
     assert np.array_equal(y, run(qg, xi))
     words = HwLayout(cfg).param_words
-    for s in stats:
-        for got, d in zip(s, prog.descriptors):
-            want = layer_events(d, cfg)
-            same = [k for k in COUNTERS if k not in ("cycles", "stall")]
-            assert {k: got[k] for k in same} == {k: want[k] for k in same}, got["name"]
-            extra = want["param_reads"] * (words + 1)
-            assert got["cycles"] - want["cycles"] == got["stall"] - want["stall"] == extra
+    for st in stats:
+        for got, d in zip(st, prog.descriptors):
+            want, generic = layer_events(d, cfg, "ice40"), layer_events(d, cfg)
+            assert {k: got[k] for k in COUNTERS} == {k: want[k] for k in COUNTERS}, got["name"]
+            assert want["cycles"] - generic["cycles"] == generic["param_reads"] * (words + 1)
+    assert sum(ly["cycles"] for ly in stats[0]) == s["predicted_cycles"]
 
 
 @pytest.mark.slow

@@ -8,14 +8,16 @@ block of ``n`` lanes issues one step per cycle, except that an output position e
 sooner than ``n`` cycles after the previous one (the drain writes one output per cycle)
 and, for ``n > 1``, not in the cycle after it. Between lane blocks of a ``mac`` layer the
 pipeline empties and the parameters are read (``n + 4`` cycles); the last block's outputs
-drain in ``n + 3 + RQ_LATENCY`` cycles more (the requantiser's pipeline)."""
+drain in ``n + 3 + RQ_LATENCY`` cycles more (the requantiser's pipeline). On an iCE40
+(``family="ice40"``) a lane block's parameter row is read one 32-bit word per cycle: each
+block of a ``mac`` layer takes ``param_words + 1`` cycles more."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .config import AccelConfig
-from .hwdesc import MODES, NF, RQ_LATENCY, hw_descriptor
+from .hwdesc import MODES, NF, RQ_LATENCY, HwLayout, hw_descriptor
 
 LOAD, START, SNAP = NF + 1, 1, 1
 
@@ -26,8 +28,9 @@ def _valid_taps(out: int, k: int, stride: int, dil: int, start: int, size: int) 
     return int(((pos >= 0) & (pos < size)).sum())
 
 
-def layer_events(d: dict, cfg: AccelConfig) -> dict:
-    """Counter values of one semantic descriptor (program.FIELDS) on ``cfg``."""
+def layer_events(d: dict, cfg: AccelConfig, family: str | None = None) -> dict:
+    """Counter values of one semantic descriptor (program.FIELDS) on ``cfg``, as built for
+    an FPGA ``family`` (None: the generic memories of ``accel.v``)."""
     from .golden import OPS
 
     h = hw_descriptor(d, cfg)
@@ -47,6 +50,8 @@ def layer_events(d: dict, cfg: AccelConfig) -> dict:
     if mac:
         run += 2 + sum(n + 4 for n in lanes[:-1])
     run += lanes[-1] + 3 + RQ_LATENCY
+    if mac and family == "ice40":
+        run += len(lanes) * (HwLayout(cfg).param_words + 1)
     cycles = LOAD + START + run + SNAP
     macs = sum(lanes) * red * pos if mac else 0
     return {"op": OPS[d["op"]], "cycles": cycles, "busy": steps, "stall": cycles - steps,

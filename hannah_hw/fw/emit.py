@@ -93,7 +93,8 @@ def _int(v: int) -> str:
     return "(-2147483647 - 1)" if v == -(1 << 31) else str(v)
 
 
-def model_sources(g: QGraph, cfg: AccelConfig, prog: Program) -> tuple[str, str]:
+def model_sources(g: QGraph, cfg: AccelConfig, prog: Program, family: str | None = None
+                  ) -> tuple[str, str]:
     """hh_model.h and hh_model.c: the Program for the accelerator (packed words) and for
     the reference kernels (descriptors, int8 weights, parameters)."""
     x, y = g.tensors[prog.input], g.tensors[prog.output]
@@ -102,7 +103,7 @@ def model_sources(g: QGraph, cfg: AccelConfig, prog: Program) -> tuple[str, str]
                           f"{x.bits} bits")
     descs = [hw_descriptor(d, cfg) for d in prog.descriptors]
     pw, ww = param_words(prog.params, cfg), weight_words(prog.weights, cfg)
-    predicted = sum(layer_events(d, cfg)["cycles"] for d in prog.descriptors)
+    predicted = sum(layer_events(d, cfg, family)["cycles"] for d in prog.descriptors)
     items: list[tuple[str, object]] = [
         ("HH_NETWORK_NAME", json.dumps(g.name)), ("HH_N_LAYERS", len(prog.descriptors)),
         ("HH_IN_SIZE", int(np.prod(x.shape))), ("HH_IN_ADDR", prog.act_addr[prog.input]),
@@ -137,7 +138,7 @@ def model_sources(g: QGraph, cfg: AccelConfig, prog: Program) -> tuple[str, str]
 
 def emit_firmware(hwdir: Path, out: Path) -> Path:
     """HWDIR -> FWDIR: generated headers and model, plus the runtime from firmware/."""
-    from hannah_hw.hw.generate import load_hwdir
+    from hannah_hw.hw.generate import hwdir_family, load_hwdir
 
     g, cfg, prog = load_hwdir(hwdir)
     if prog.weights.size and (prog.weights.min() < -128 or prog.weights.max() > 127):
@@ -150,7 +151,7 @@ def emit_firmware(hwdir: Path, out: Path) -> Path:
                           f"Program has a value of {max(big)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    header, src = model_sources(g, cfg, prog)
+    header, src = model_sources(g, cfg, prog, hwdir_family(hwdir))
     for name, text in (("hh_regs.h", regs_header(cfg)), ("hh_soc.h", soc_header()),
                        ("hh_model.h", header), ("hh_model.c", src)):
         write_if_changed(out / name, text)

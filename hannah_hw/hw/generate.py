@@ -39,7 +39,9 @@ def memory_bits(cfg: AccelConfig) -> dict[str, int]:
 def generate(g: QGraph, out: Path, pe_rows: int | None = None, pe_cols: int | None = None,
              fit: str | None = None) -> dict:
     """QGraph -> HWDIR: config, Program, Verilog and summary (with the predicted cost).
-    ``fit``: a board (fpga.boards) the configuration must fit, by the resource model."""
+    ``fit``: a board (fpga.boards) the configuration must fit, by the resource model; the
+    Verilog and the cost model are then as that board's FPGA family builds it (on iCE40:
+    SPRAM weights, word-wide rows), so simulation runs what the bitstream holds."""
     from .accel import Accelerator
     from .emit import emit_verilog
 
@@ -47,10 +49,12 @@ def generate(g: QGraph, out: Path, pe_rows: int | None = None, pe_cols: int | No
     if bad:
         raise ConfigError(f"the accelerator generator does not support op(s) {', '.join(bad)} "
                           f"(node {next(n.name for n in g.nodes if n.op in bad)})")
+    family = None
     if fit:
+        from hannah_hw.fpga.boards import board
         from hannah_hw.fpga.resources import fit_config
 
-        cfg = fit_config(g, fit, pe_rows, pe_cols)
+        cfg, family = fit_config(g, fit, pe_rows, pe_cols), board(fit).family
     else:
         cfg = derive_config(g, pe_rows, pe_cols)
     prog = compile_program(g, cfg)
@@ -59,9 +63,14 @@ def generate(g: QGraph, out: Path, pe_rows: int | None = None, pe_cols: int | No
     g.save(out / "qgraph.json")
     cfg.save(out / "config.json")
     prog.save(out / "program.json")
-    emit_verilog(Accelerator(cfg), "accel", out / "accel.v")
-    cost = predict_cost(g, cfg)
-    summary = {"config": json.loads(cfg.to_json()), "mac_units": cfg.mac_units,
+    if family == "ice40":
+        from hannah_hw.fpga.ice40 import Ice40Sim, spram_sim_model
+
+        emit_verilog(Accelerator(cfg), "accel", out / "accel.v", Ice40Sim(), spram_sim_model())
+    else:
+        emit_verilog(Accelerator(cfg), "accel", out / "accel.v")
+    cost = predict_cost(g, cfg, family=family)
+    summary = {"config": json.loads(cfg.to_json()), "family": family, "mac_units": cfg.mac_units,
                "memory_bits": memory_bits(cfg), "bus_address_bits": HwLayout(cfg).bus_addr_w,
                "layers": len(prog.descriptors), "macs": cost["macs"],
                "predicted_cycles": cost["cycles"], "predicted_utilization": cost["utilization"],
@@ -90,12 +99,17 @@ def load_hwdir(hwdir: Path) -> tuple[QGraph, AccelConfig, Program]:
         Program.load(hwdir / "program.json")
 
 
+def hwdir_family(hwdir: Path) -> str | None:
+    """The FPGA family a HWDIR's Verilog was generated for (None: generic memories)."""
+    return json.loads((Path(hwdir) / "summary.json").read_text()).get("family")
+
+
 def measured_report(g: QGraph, cfg: AccelConfig, prog: Program, stats: list[dict],
-                    clock_hz: float = 50e6, rate_hz: float = 1.0, table: dict | None = None
-                    ) -> dict:
+                    clock_hz: float = 50e6, rate_hz: float = 1.0, table: dict | None = None,
+                    family: str | None = None) -> dict:
     """Report of one inference from the RTL's counters, beside the cost model's prediction."""
     table = table or load_table()
-    model = [layer_events(d, cfg) for d in prog.descriptors]
+    model = [layer_events(d, cfg, family) for d in prog.descriptors]
     layers = [{**m, **{k: s[k] for k in COUNTERS}, "name": s["name"]}
               for s, m in zip(stats, model)]
     measured = energy_report(layers, cfg, clock_hz, rate_hz, table)
@@ -135,7 +149,8 @@ def simulate(hwdir: Path, x: np.ndarray, on_sample: Callable[[], None] | None = 
     exe = build_harness(Path(hwdir) / "accel.v")
     shapes = {k: t.shape for k, t in g.tensors.items()}
     y, stats, total = simulate_program(exe, prog, cfg, x, shapes, max_cycles, on_sample)
-    report = measured_report(g, cfg, prog, stats[0], clock_hz, rate_hz, table)
+    report = measured_report(g, cfg, prog, stats[0], clock_hz, rate_hz, table,
+                             hwdir_family(hwdir))
     per_sample = [sum(ly["cycles"] for ly in s) for s in stats]
     ref = run(g, np.asarray(x, np.int64))
     report.update(samples=len(x), cycles_min=min(per_sample), cycles_max=max(per_sample),

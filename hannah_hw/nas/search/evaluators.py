@@ -98,7 +98,8 @@ def hardware_metrics(g, pe_cols: int | None, board: str) -> dict[str, float]:
         cfg, fits = fit_config(g, board, pe_cols=pe_cols), 1.0
     except FitError:
         cfg, fits = derive_config(g, pe_cols=pe_cols), 0.0
-    c = predict_cost(g, cfg, clock_hz=board_spec(board).target_hz)
+    b = board_spec(board)
+    c = predict_cost(g, cfg, clock_hz=b.target_hz, family=b.family)
     res = estimate_resources(cfg, board)
     return {"cycles": float(c["cycles"]), "latency_ms": c["latency_s"] * 1e3,
             "energy_uj": c["energy_pj"] / 1e6, "utilization": c["utilization"],
