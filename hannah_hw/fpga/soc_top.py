@@ -23,7 +23,7 @@ from hannah_hw.soc.soc import BOARD_RAM, HOST, SoC, picorv32_source
 from .boards import Board
 from .flash import FlashLoader
 from .ice40 import spram_blocks
-from .top import BAUD, ice40_pll
+from .top import BAUD, ice40_pll, pins
 from .uart import UartTx
 
 CONSOLE_FIFO = {"ecp5": 512, "ice40": 16}  # the iCE40's block RAMs are the accelerator's
@@ -60,13 +60,14 @@ class SocTop(Elaboratable):
             # the flash wakes from deep power-down within 3 us (tRES1)
             wake = math.ceil(3e-6 * self.board.target_hz) + 2
             m.submodules.boot = boot = FlashLoader(self.image_words, FLASH_OFFSET, wake)
-            flash = platform.request("spi_flash_1x", 0)
+            flash = pins(m, platform, "spi_flash_1x", cs="o", clk="o", copi="o", cipo="i",
+                         wp="o", hold="o")
             m.d.comb += [flash.cs.o.eq(boot.cs), flash.clk.o.eq(boot.sclk),
                          flash.copi.o.eq(boot.copi), boot.cipo.eq(flash.cipo.i),
                          soc.load_en.eq(boot.load_en), soc.load_we.eq(boot.load_we),
                          soc.load_adr.eq(boot.load_adr), soc.load_dat.eq(boot.load_dat)]
         else:  # the core needs a reset: a power-on reset counter on the oscillator
-            clk = platform.request(platform.default_clk)
+            clk = pins(m, platform, platform.default_clk, pin="i")
             m.domains.sync = ClockDomain("sync")
             m.domains.por = ClockDomain("por", reset_less=True)
             por = Signal(8, init=255)
@@ -79,7 +80,7 @@ class SocTop(Elaboratable):
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=8,
                                                     depth=CONSOLE_FIFO[self.board.family])
         m.submodules.tx = tx = UartTx(round(self.board.target_hz / BAUD))
-        uart = platform.request("uart", 0)
+        uart = pins(m, platform, "uart", tx="o")
         w = soc.host_valid & soc.host_we
         m.d.comb += [fifo.w_data.eq(soc.host_wdata[:8]),
                      fifo.w_en.eq(w & (soc.host_adr == HOST["console"])),
@@ -88,6 +89,6 @@ class SocTop(Elaboratable):
         done, fail = Signal(), Signal()
         with m.If(w & (soc.host_adr == HOST["exit"])):
             m.d.sync += [done.eq(1), fail.eq(soc.host_wdata != 0)]
-        m.d.comb += [platform.request("led", 0).o.eq(done),
-                     platform.request("led", 1).o.eq(fail | soc.trap)]
+        m.d.comb += [pins(m, platform, "led", 0).o.eq(done),
+                     pins(m, platform, "led", 1).o.eq(fail | soc.trap)]
         return m

@@ -5,7 +5,10 @@ tied off (dma_dat = 0): there is no host memory on the board to read from."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
+from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
 from hannah_hw.accel.config import AccelConfig
@@ -14,6 +17,20 @@ from hannah_hw.hw.accel import Accelerator
 from .uart import UartBridge
 
 BAUD = 115_200
+
+
+def pins(m: Module, platform, name: str, number: int = 0, **dirs: str) -> SimpleNamespace:
+    """A resource's pins through I/O buffers (``dirs``: subsignal -> "i"/"o", or ``pin`` for
+    a resource of one pin, an output by default): each comes back with the buffer's
+    ``i``/``o``. Outputs not driven stay 0, which on an inverted pin (a flash's WP#, HOLD#)
+    is the inactive level."""
+    res = platform.request(name, number, dir="-")
+    out = SimpleNamespace()
+    for sub, d in (dirs or {"pin": "o"}).items():
+        buf = io.Buffer(d, res if sub == "pin" else getattr(res, sub))
+        m.submodules[f"{name}{number}_{sub}"] = buf
+        setattr(out, sub, buf)
+    return out.pin if "pin" in vars(out) else out
 
 
 def ice40_pll(m: Module, platform, target_hz: float) -> None:
@@ -46,11 +63,10 @@ class AccelTop(Elaboratable):
             ice40_pll(m, platform, self.target_hz)
         m.submodules.accel = acc = Accelerator(self.cfg)
         m.submodules.bridge = br = UartBridge(round(self.target_hz / BAUD))
-        uart = platform.request("uart", 0)
+        uart = pins(m, platform, "uart", rx="i", tx="o")
         m.d.comb += [br.rx.eq(uart.rx.i), uart.tx.o.eq(br.tx),
                      acc.wb_adr.eq(br.wb_adr), acc.wb_dat_w.eq(br.wb_dat_w),
                      acc.wb_we.eq(br.wb_we), acc.wb_cyc.eq(br.wb_cyc), acc.wb_stb.eq(br.wb_stb),
                      br.wb_dat_r.eq(acc.wb_dat_r), br.wb_ack.eq(acc.wb_ack), acc.dma_dat.eq(0)]
-        led = platform.request("led", 0)
-        m.d.comb += led.o.eq(acc.irq)
+        m.d.comb += pins(m, platform, "led", 0).o.eq(acc.irq)
         return m
