@@ -274,10 +274,13 @@ def import_onnx_cmd(model, output_path):
 @main.command()
 @click.argument("qgraph", type=click.Path())
 @click.option("--pe-cols", type=int, default=None, help="MAC lanes (default: derived).")
-@click.option("--clock-mhz", type=float, default=50.0, show_default=True)
+@click.option("--clock-mhz", type=float, default=None,
+              help="[default: the board's clock, else 50]")
+@click.option("--board", "board_name", type=click.Choice(["icebreaker", "ulx3s"]), default=None,
+              help="As generate --fit BOARD builds it: lanes that fit, the board's schedule.")
 @click.option("--json", "as_json", is_flag=True)
 @user_errors
-def cost(qgraph, pe_cols, clock_mhz, as_json):
+def cost(qgraph, pe_cols, clock_mhz, board_name, as_json):
     """Predicted cycles, utilisation and energy of QGRAPH on the derived accelerator: the
     closed-form schedule of the RTL, checked against its counters by the tests."""
     from hannah_hw.accel.config import derive_config
@@ -285,8 +288,18 @@ def cost(qgraph, pe_cols, clock_mhz, as_json):
     from hannah_hw.ir.qgraph import QGraph
 
     g = QGraph.load(qgraph)
-    cfg = derive_config(g, pe_cols=pe_cols)
-    c = predict_cost(g, cfg, clock_hz=clock_mhz * 1e6)
+    family = None
+    if board_name:
+        from hannah_hw.fpga.boards import board
+        from hannah_hw.fpga.resources import fit_config
+
+        b = board(board_name)
+        cfg, family = fit_config(g, board_name, pe_cols=pe_cols), b.family
+        clock_mhz = clock_mhz or b.target_hz / 1e6
+    else:
+        cfg = derive_config(g, pe_cols=pe_cols)
+    clock_mhz = clock_mhz or 50.0
+    c = predict_cost(g, cfg, clock_hz=clock_mhz * 1e6, family=family)
     if as_json:
         click.echo(json.dumps({"config": json.loads(cfg.to_json()), **c}, indent=2))
         return

@@ -174,3 +174,8 @@ def test_cost_cli(tmp_path):
     assert "8 MAC units" in out and "U =" in out
     data = json.loads(run_cli("cost", tmp_path / "g.json", "--json", check=True).stdout)
     assert data["macs"] == qg.macs() and len(data["layers"]) == len(qg.nodes)
+    ice = json.loads(run_cli("cost", tmp_path / "g.json", "--board", "icebreaker", "--pe-cols",
+                             "4", "--json", check=True).stdout)  # the iCE40's parameter rows
+    generic = json.loads(run_cli("cost", tmp_path / "g.json", "--pe-cols", "4", "--json",
+                                 check=True).stdout)
+    assert ice["cycles"] > generic["cycles"] and ice["latency_s"] == ice["cycles"] / 24e6
