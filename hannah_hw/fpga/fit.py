@@ -76,8 +76,9 @@ def precheck(cfg: AccelConfig, b: Board, extra: dict[str, int] | None = None
 def check_cells(used: dict[str, int], b: Board) -> None:
     """After synthesis: yosys maps every wide enough multiplier onto a DSP whether or not
     the device has that many, so DSPs are checked as well as LUTs and memories. On an
-    iCE40 the limit is logic cells (LUT4 + FF pairs), which only nextpnr's packer counts:
-    there this is left to it (``pnr_failure``)."""
+    iCE40 the limit is logic cells (LUT4 + FF pairs), which only nextpnr's packer counts,
+    so every check is left to its utilisation table (``pnr_failure``): one line then names
+    the cells beside any DSP or memory overflow."""
     if b.family == "ice40":
         return
     over = [fit_message(b, res, used[res]) for res in ("lut", "ff", "dsp", "bram", "spram")

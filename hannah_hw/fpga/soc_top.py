@@ -57,8 +57,8 @@ class SocTop(Elaboratable):
         soc = self.soc
         if self.board.family == "ice40":
             ice40_pll(m, platform, self.board.target_hz)
-            # the flash wakes from deep power-down within 3 us (tRES1)
-            wake = math.ceil(3e-6 * self.board.target_hz) + 2
+            # the flash wakes from deep power-down within 3 us (tRES1); wait 10 us
+            wake = math.ceil(10e-6 * self.board.target_hz)
             m.submodules.boot = boot = FlashLoader(self.image_words, FLASH_OFFSET, wake)
             flash = pins(m, platform, "spi_flash_1x", cs="o", clk="o", copi="o", cipo="i",
                          wp="o", hold="o")

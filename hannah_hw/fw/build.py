@@ -141,18 +141,21 @@ def soc_simulate(fwdir: Path, x: np.ndarray, out_shape: tuple, accel: bool = Tru
                  max_cycles: int = 1 << 34, on_sample: Callable[[], None] | None = None,
                  board: str | None = None) -> tuple[np.ndarray, dict]:
     """Integer inputs through the emitted firmware on the simulated SoC (as ``board`` builds
-    it, if given): the outputs, and a report of cycles per inference (end to end, in the
-    accelerator, in the driver)."""
+    it, else as its HWDIR was generated): the outputs, and a report of cycles per inference
+    (end to end, in the accelerator, in the driver)."""
     from hannah_hw.soc.sim import build_soc, run_soc
 
     fwdir = Path(fwdir)
     cfg, ram, isa = soc_config(fwdir)
     image = (fwdir / "hh_fw.bin").read_bytes()
-    family = None
     if board is not None:
         from hannah_hw.fpga.boards import board as board_spec
 
         family = board_spec(board).family
+    else:  # as the HWDIR was generated: for a board's family (generate --fit) or generic
+        from hannah_hw.hw.generate import hwdir_family
+
+        family = hwdir_family(hwdir_of(fwdir))
     exe = build_soc(cfg, ram // 4, isa, family)
     words = np.concatenate([[0 if accel else 1, len(x)], pack_inputs(x).reshape(-1)])
     run = run_soc(exe, image, words.astype(np.uint32), max_cycles,
@@ -183,6 +186,6 @@ def soc_simulate(fwdir: Path, x: np.ndarray, out_shape: tuple, accel: bool = Tru
         "driver_share": float(((e2e - in_accel) / e2e).mean()) if accel else 1.0,
         "sim_cycles": run.cycles, "sim_seconds": run.seconds,
         "sim_cycles_per_s": run.cycles / max(run.seconds, 1e-9), "ram_bytes": ram,
-        "isa": isa, "board": board,
+        "isa": isa, "board": board, "family": family,
         "console": run.console}
     return y, report

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from hannah_hw.accel.config import AccelConfig
-from hannah_hw.hw.emit import emit_verilog
+from hannah_hw.hw.emit import write_if_changed
 from hannah_hw.simulate.verilator import ROOT, SimulatorError, build_dir, verilator_env
 
 from .soc import BOARD_RAM, SoC, picorv32_source
@@ -32,22 +33,27 @@ class SocRun:
 
 def build_soc(cfg: AccelConfig | None, ram_words: int, isa: str = "rv32im",
               family: str | None = None) -> Path:
-    """The SoC's simulator executable, built once per distinct design. ``family``: as an
-    FPGA of that family builds it (its RAM kind, on iCE40 the accelerator's memories)."""
-    key = f"{cfg!r}|{ram_words}|{isa}|{family}|" + hashlib.sha1(
-        HARNESS.read_bytes() + (ROOT / "hannah_hw" / "hw" / "accel.py").read_bytes()
-        + (ROOT / "hannah_hw" / "soc" / "soc.py").read_bytes()).hexdigest()
-    bdir = build_dir("soc", key)
-    exe = bdir / "soc_sim"
-    if exe.is_file():
-        return exe
+    """The SoC's simulator executable, built once per distinct design (keyed by its
+    Verilog, so any change to the RTL rebuilds it). ``family``: as an FPGA of that family
+    builds it (its RAM kind, on iCE40 the accelerator's memories)."""
+    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+    from amaranth.back import verilog as back
+
     soc = SoC(cfg, ram_words, isa=isa, ram=BOARD_RAM.get(family, "dual"))
     if family == "ice40":
         from hannah_hw.fpga.ice40 import Ice40Sim, spram_sim_model
 
-        verilog = emit_verilog(soc, "soc", bdir / "soc.v", Ice40Sim(), spram_sim_model())
+        text = back.convert(soc, name="soc", platform=Ice40Sim()) + spram_sim_model()
     else:
-        verilog = emit_verilog(soc, "soc", bdir / "soc.v")
+        text = back.convert(soc, name="soc")
+    bdir = build_dir("soc", hashlib.sha1((text + HARNESS.read_text()
+                                                + picorv32_source().read_text()).encode()
+                                               ).hexdigest())
+    exe = bdir / "soc_sim"
+    if exe.is_file():
+        return exe
+    verilog = bdir / "soc.v"
+    write_if_changed(verilog, text)
     cmd = ["verilator", "--cc", "--exe", "--build", "-j", "2", "-O3", "--x-assign", "fast",
            "--x-initial", "fast", "--noassert", "-Wno-fatal", "-Wno-lint", "-Wno-style",
            "--top-module", "soc", "--Mdir", str(bdir / "obj"), "-o", str(exe), "-CFLAGS", "-O2",
