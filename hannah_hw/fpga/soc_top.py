@@ -27,7 +27,7 @@ from .top import BAUD, ice40_pll, pins
 from .uart import UartTx
 
 CONSOLE_FIFO = {"ecp5": 512, "ice40": 16}  # the iCE40's block RAMs are the accelerator's
-FLASH_OFFSET = 0x100000  # 1 MiB: program the image with `iceprog -o 1M hh_fw.bin`
+FLASH_OFFSET = 0x100000  # 1 MiB, after the bitstream: `iceprog -o 1M soc_flash.bin`
 
 
 def soc_ram_blocks(ram_words: int, b: Board) -> dict[str, int]:

@@ -20,10 +20,19 @@ def write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def emit_verilog(component, name: str, path: Path, platform=None, extra: str = "") -> Path:
+def convert(component, name: str, family: str | None = None) -> str:
+    """Verilog of ``component``, elaborated as an FPGA ``family`` builds it (iCE40: SPRAM
+    primitives, with yosys's behavioural SPRAM model appended so a simulator can run it)."""
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     from amaranth.back import verilog
 
-    write_if_changed(path, BANNER + verilog.convert(component, name=name, platform=platform)
-                     + extra)
+    if family != "ice40":
+        return verilog.convert(component, name=name)
+    from hannah_hw.fpga.ice40 import Ice40Sim, spram_sim_model
+
+    return verilog.convert(component, name=name, platform=Ice40Sim()) + spram_sim_model()
+
+
+def emit_verilog(component, name: str, path: Path, family: str | None = None) -> Path:
+    write_if_changed(path, BANNER + convert(component, name, family))
     return Path(path)

@@ -63,12 +63,7 @@ def generate(g: QGraph, out: Path, pe_rows: int | None = None, pe_cols: int | No
     g.save(out / "qgraph.json")
     cfg.save(out / "config.json")
     prog.save(out / "program.json")
-    if family == "ice40":
-        from hannah_hw.fpga.ice40 import Ice40Sim, spram_sim_model
-
-        emit_verilog(Accelerator(cfg), "accel", out / "accel.v", Ice40Sim(), spram_sim_model())
-    else:
-        emit_verilog(Accelerator(cfg), "accel", out / "accel.v")
+    emit_verilog(Accelerator(cfg), "accel", out / "accel.v", family)
     cost = predict_cost(g, cfg, family=family)
     summary = {"config": json.loads(cfg.to_json()), "family": family, "mac_units": cfg.mac_units,
                "memory_bits": memory_bits(cfg), "bus_address_bits": HwLayout(cfg).bus_addr_w,

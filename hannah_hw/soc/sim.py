@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hannah_hw.accel.config import AccelConfig
-from hannah_hw.hw.emit import write_if_changed
+from hannah_hw.hw.emit import convert, write_if_changed
 from hannah_hw.simulate.verilator import ROOT, SimulatorError, build_dir, verilator_env
 
 from .soc import BOARD_RAM, SoC, picorv32_source
@@ -36,16 +35,8 @@ def build_soc(cfg: AccelConfig | None, ram_words: int, isa: str = "rv32im",
     """The SoC's simulator executable, built once per distinct design (keyed by its
     Verilog, so any change to the RTL rebuilds it). ``family``: as an FPGA of that family
     builds it (its RAM kind, on iCE40 the accelerator's memories)."""
-    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
-    from amaranth.back import verilog as back
-
-    soc = SoC(cfg, ram_words, isa=isa, ram=BOARD_RAM.get(family, "dual"))
-    if family == "ice40":
-        from hannah_hw.fpga.ice40 import Ice40Sim, spram_sim_model
-
-        text = back.convert(soc, name="soc", platform=Ice40Sim()) + spram_sim_model()
-    else:
-        text = back.convert(soc, name="soc")
+    text = convert(SoC(cfg, ram_words, isa=isa, ram=BOARD_RAM.get(family, "dual")), "soc",
+                   family)
     bdir = build_dir("soc", hashlib.sha1((text + HARNESS.read_text()
                                                 + picorv32_source().read_text()).encode()
                                                ).hexdigest())
