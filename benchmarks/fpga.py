@@ -1,9 +1,12 @@
 """FPGA builds of shipped and test networks: measured resources and fmax against the
-resource model's estimate, and the refit of its coefficients.
+resource model's estimate, and the refit of its coefficients; with --soc RUNDIR, the SoC of a
+flow's chosen network on the board for each core (accelerator-only firmware), with its
+cycles from the SoC simulated as the board builds it.
 
-    .venv/bin/python benchmarks/fpga.py [--board icebreaker] [--refit]
+    .venv/bin/python benchmarks/fpga.py [--board icebreaker] [--refit] [--soc runs/kws]
 
-Writes benchmarks/results/fpga.json; with --refit also hannah_hw/fpga/resource_fit.json.
+Writes benchmarks/results/fpga.json (key BOARD, or BOARD-soc); with --refit also
+hannah_hw/fpga/resource_fit.json.
 A build that does not fit still gives its synthesis counts (yosys stat) and the logic
 cells nextpnr asked for, which is what the model is fitted on."""
 
@@ -15,6 +18,8 @@ import re
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -71,11 +76,56 @@ def one(name, g, lanes, board_name):
     return row
 
 
+def soc(rundir: Path, cpu: str, board_name: str) -> dict:
+    from hannah_hw.flow import _batch
+    from hannah_hw.fw.build import build_firmware, soc_simulate
+    from hannah_hw.fw.emit import emit_firmware
+    from hannah_hw.ir.interpreter import run
+
+    fw = emit_firmware(rundir / "hw", BUILD / f"soc-{cpu}-fw")
+    rec = build_firmware(fw, "rv32", "rv32i", False, cpu)  # PicoRV32 at its smallest
+    g, x = _batch(rundir, 4)
+    y, sim = soc_simulate(fw, x, g.tensors[g.outputs[0]].shape, board=board_name)
+    row = {"network": str(rundir), "cpu": cpu, "isa": rec["isa"], "board": board_name,
+           "ram_bytes": rec["ram_bytes"], "size": rec["size"],
+           "bit_exact": bool(np.array_equal(y, run(g, x))),
+           **{k: sim[k] for k in ("cycles", "accel_cycles", "dma_cycles", "driver_cycles",
+                                  "driver_share", "init_cycles")}}
+    out = BUILD / f"soc-{cpu}-{board_name}"
+    try:
+        rep = build_bitstream(rundir / "hw", board_name, out, top="soc", fwdir=fw,
+                              progress=lambda s: print(f"  {s}"))
+        row.update(fits=True, measured={k: v["used"] for k, v in rep["resources"].items()},
+                   placed=rep["placed"], fmax_mhz=rep["fmax_mhz"],
+                   timing_met=rep["timing_met"], build_seconds=rep["build_seconds"])
+        row["ms_per_inference"] = row["cycles"] / (rep["target_mhz"] * 1e3)
+    except FitError as e:
+        row.update(fits=False, error=str(e))
+        tim = out / "build" / "top.tim"
+        lc = re.search(r"ICESTORM_LC: +(\d+)/", tim.read_text()) if tim.is_file() else None
+        if lc:
+            row["placed"] = {"lc": int(lc[1])}
+    return row
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--board", default="icebreaker")
     ap.add_argument("--refit", action="store_true")
+    ap.add_argument("--soc", type=Path, default=None, metavar="RUNDIR",
+                    help="the SoC of this flow run's chosen network, for each core")
     a = ap.parse_args()
+    res = ROOT / "benchmarks" / "results" / "fpga.json"
+    old = json.loads(res.read_text()) if res.is_file() else {}
+    if a.soc:
+        rows = []
+        for cpu in ("serv", "picorv32"):
+            print(f"SoC with {cpu} on {a.board}")
+            rows.append(soc(a.soc, cpu, a.board))
+            print("  ", {k: rows[-1].get(k) for k in ("fits", "placed", "fmax_mhz", "cycles")})
+        old[f"{a.board}-soc"] = rows
+        res.write_text(json.dumps(old, indent=2) + "\n")
+        return
     rows = []
     for name, g, lanes in networks():
         print(f"{name} at {lanes} lanes on {a.board}")
@@ -93,8 +143,6 @@ def main():
         for r in rows:
             r["estimated"] = estimate_resources(AccelConfig(**{**r["config"], "units": tuple(
                 r["config"]["units"])}), a.board)
-    res = ROOT / "benchmarks" / "results" / "fpga.json"
-    old = json.loads(res.read_text()) if res.is_file() else {}
     old[a.board] = rows
     res.write_text(json.dumps(old, indent=2) + "\n")
 

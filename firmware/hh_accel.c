@@ -61,15 +61,14 @@ void hh_accel_read_output(int32_t *out) {
     for (i = 0; i < HH_OUT_SIZE; i++) out[i] = (int32_t)act[i];
 }
 
-void hh_accel_counters(uint32_t counters[HH_N_COUNTERS]) {
-    uint32_t i;
-    for (i = 0; i < HH_N_COUNTERS; i++) counters[i] = REG(HH_COUNTER_BASE + i);
-}
-
 void hh_accel_layer_counters(int layer, uint32_t counters[HH_N_COUNTERS]) {
     const volatile uint32_t *row = region(HH_REGION_STATS) + (uint32_t)layer * HH_STATS_STRIDE;
     uint32_t i;
     for (i = 0; i < HH_N_COUNTERS; i++) counters[i] = row[i]; /* cumulative at layer end */
+}
+
+void hh_accel_counters(uint32_t counters[HH_N_COUNTERS]) {
+    hh_accel_layer_counters(HH_N_LAYERS - 1, counters); /* the last row: the totals */
 }
 
 uint32_t hh_accel_dma_cycles(void) { return REG(HH_REG_DMA_CYCLES); }

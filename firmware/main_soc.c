@@ -22,7 +22,7 @@ static void put_dec(int32_t v) {
     while (i) HOST(HH_HOST_CONSOLE) = (uint32_t)buf[--i];
 }
 
-static uint32_t now(void) { return TIMER(HH_TIMER_LO); }
+static uint32_t now(void) { return TIMER(HH_TIMER_CYCLES); }
 
 int main(void) {
     static uint32_t input[(HH_IN_SIZE + 3) / 4];

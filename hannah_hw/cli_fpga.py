@@ -16,7 +16,7 @@ from hannah_hw.cli_common import user_errors
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="DIR: the bitstream, report.json and the build's files.")
 @click.option("--top", type=click.Choice(["accel", "soc"]), default="accel", show_default=True,
-              help="accel: the accelerator behind a UART-to-Wishbone bridge; soc: PicoRV32 "
+              help="accel: the accelerator behind a UART-to-Wishbone bridge; soc: the core "
                    "+ accelerator with the firmware in RAM (needs --fwdir).")
 @click.option("--fwdir", type=click.Path(file_okay=False), default=None,
               help="FWDIR from 'hannah-hw firmware' (for --top soc).")

@@ -19,22 +19,26 @@ from hannah_hw.cli_common import _load_batch, batch_io, user_errors
 @click.option("--target", "targets", multiple=True, type=click.Choice(["host", "rv32"]),
               default=("host", "rv32"), show_default=True,
               help="host: the host compiler (reference kernels); rv32: the SoC's core.")
-@click.option("--isa", type=click.Choice(["rv32im", "rv32i"]), default="rv32im",
+@click.option("--cpu", type=click.Choice(["picorv32", "serv"]), default="picorv32",
               show_default=True,
-              help="The rv32 build's ISA; the SoC's core matches it (rv32i: the small core "
-                   "of the iCEBreaker's SoC).")
+              help="The SoC's core: PicoRV32, or SERV (bit-serial RV32I, about a sixth of "
+                   "the logic at ~35 cycles per instruction: the iCEBreaker's SoC).")
+@click.option("--isa", type=click.Choice(["rv32im", "rv32i"]), default=None,
+              help="The rv32 build's ISA; PicoRV32 is configured to match (rv32i: no "
+                   "multiplier, divider or barrel shifter). Default: rv32im on PicoRV32, "
+                   "rv32i on SERV.")
 @click.option("--no-reference", is_flag=True,
               help="The rv32 build for the accelerator only: no reference kernels and no "
                    "second copy of the model (about half the RAM).")
 @user_errors
-def firmware(hwdir, out_dir, targets, isa, no_reference):
+def firmware(hwdir, out_dir, targets, cpu, isa, no_reference):
     """Emit C99 firmware for a generated accelerator (HWDIR) and build it."""
     from hannah_hw.fw.build import build_firmware
     from hannah_hw.fw.emit import emit_firmware
 
     out = emit_firmware(Path(hwdir), Path(out_dir))
     for target in targets:
-        rec = build_firmware(out, target, isa, not no_reference)
+        rec = build_firmware(out, target, isa, not no_reference, cpu)
         if target == "host":
             click.echo(f"{out}/hh_host: the reference kernels on this machine "
                        f"(cppcheck {rec.get('cppcheck', 'not installed')})")
@@ -42,7 +46,8 @@ def firmware(hwdir, out_dir, targets, isa, no_reference):
             sz = rec["size"]
             click.echo(f"{out}/hh_fw.elf: text {sz['text']:,} B, rodata {sz['rodata']:,} B "
                        f"(weights {sz['weight_bytes']:,} B), data {sz['data']:,} B, bss "
-                       f"{sz['bss']:,} B; RAM {rec['ram_bytes'] // 1024} KiB ({isa})")
+                       f"{sz['bss']:,} B; RAM {rec['ram_bytes'] // 1024} KiB ({rec['isa']} on "
+                       f"{cpu})")
 
 
 @click.command("soc-sim")
@@ -62,7 +67,7 @@ def firmware(hwdir, out_dir, targets, isa, no_reference):
 @user_errors
 def soc_sim(fwdir, input_path, output_path, report_path, no_accel, limit, max_cycles,
             board_name):
-    """Run the emitted firmware on the simulated SoC (PicoRV32 + accelerator, Verilator)."""
+    """Run the emitted firmware on the simulated SoC (its core + accelerator, Verilator)."""
     import numpy as np
 
     from hannah_hw.accel.config import ConfigError

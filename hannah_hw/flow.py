@@ -228,15 +228,18 @@ def _firmware(cfg: dict, run: Path, log: Log) -> dict:
 
     fw = emit_firmware(run / "hw", run / "fw")
     host = build_firmware(fw, "host")
-    rv32 = build_firmware(fw, "rv32")
+    dep = cfg["deploy"]
+    rv32 = build_firmware(fw, "rv32", None, dep["reference"], dep["cpu"])
     g, x = _batch(run, cfg["deploy"]["simulate_samples"])
     y = run_host(fw, x, g.tensors[g.outputs[0]].shape)
     same = bool(np.array_equal(y, interpret(g, x)))
     if not same:
         raise FlowError("the firmware's reference kernels on the host differ from the interpreter")
-    log(f"host and rv32 builds; host reference kernels == interpreter on {len(x)} inputs")
+    log(f"host and rv32 builds ({rv32['isa']} on {rv32['cpu']}); host reference kernels == "
+        f"interpreter on {len(x)} inputs")
     return {"host_bit_exact": same, "samples": len(x), "cppcheck": host.get("cppcheck"),
-            "size": rv32["size"], "ram_bytes": rv32["ram_bytes"]}
+            "size": rv32["size"], "ram_bytes": rv32["ram_bytes"], "cpu": rv32["cpu"],
+            "isa": rv32["isa"], "reference": rv32["reference"]}
 
 
 def _soc(cfg: dict, run: Path, log: Log) -> dict:
@@ -249,10 +252,11 @@ def _soc(cfg: dict, run: Path, log: Log) -> dict:
     _write_json(run / "soc-report.json", rep)
     if not rep["reference_match"]:
         raise FlowError("the firmware on the simulated SoC differs from the interpreter")
-    log(f"{len(x)} inputs on PicoRV32 + accelerator: {rep['cycles']:,} cycles end to end, "
+    log(f"{len(x)} inputs on {rep['cpu']} + accelerator: {rep['cycles']:,} cycles end to end, "
         f"driver {100 * rep['driver_share']:.2f} %; SoC == interpreter")
     return {k: rep[k] for k in ("cycles", "accel_cycles", "dma_cycles", "driver_cycles",
-                                "driver_share", "reference_match", "sim_cycles_per_s")}
+                                "driver_share", "reference_match", "sim_cycles_per_s", "cpu",
+                                "isa")}
 
 
 def _bitstream(cfg: dict, run: Path, log: Log) -> dict:

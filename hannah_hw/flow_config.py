@@ -15,6 +15,7 @@ from hannah_hw.nas.search.objectives import SearchConfigError
 
 BOARDS = ("icebreaker", "ulx3s")
 TOPS = ("accel", "soc")
+CPUS = ("picorv32", "serv")
 # every key a flow file may hold, with its default; None marks "optional, no default"
 DEFAULTS: dict[str, Any] = {
     "name": "flow",
@@ -27,7 +28,10 @@ DEFAULTS: dict[str, Any] = {
     "hardware": {"board": "icebreaker", "pe_cols": None},  # clock: the board's
     "confirm": {"front": 3, "samples": 8},
     "train": {"choose": "error", "epochs": 10, "qat_epochs": 3, "patience": None},
-    "deploy": {"simulate_samples": 64, "soc_samples": 4, "bitstream": ["accel"]},
+    # the SoC's core, and whether its firmware carries the reference kernels (about twice
+    # the RAM); the iCEBreaker's SoC fits with SERV and without them
+    "deploy": {"simulate_samples": 64, "soc_samples": 4, "bitstream": ["accel"],
+               "cpu": "picorv32", "reference": True},
 }
 REQUIRED = (("space",), ("data", "dataset"))
 # the config sections each stage depends on; a stage reruns when they (or an earlier
@@ -123,6 +127,9 @@ def check_flow_config(cfg: dict, where: str) -> None:
     if bad:
         raise FlowConfigError(f"{where}: deploy.bitstream: unknown top(s) {bad}; choose from "
                               f"{', '.join(TOPS)}")
+    if cfg["deploy"]["cpu"] not in CPUS:
+        raise FlowConfigError(f"{where}: deploy.cpu must be one of {', '.join(CPUS)}, got "
+                              f"{cfg['deploy']['cpu']!r}")
     for section, key in (("search", "budget"), ("confirm", "front"), ("confirm", "samples"),
                          ("deploy", "simulate_samples"), ("deploy", "soc_samples"),
                          ("search", "workers")):

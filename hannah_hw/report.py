@@ -155,11 +155,13 @@ def _rows(rec: dict) -> list[tuple[str, list[tuple[str, str]]]]:
         sz = f["size"]
         sections.append(("Firmware", [
             ("rv32 size", f"text {sz['text']:,} B, rodata {sz['rodata']:,} B, bss {sz['bss']:,} B"
-                          f", RAM {f['ram_bytes'] // 1024} KiB"),
+                          f", RAM {f['ram_bytes'] // 1024} KiB"
+                          f" ({f.get('isa', 'rv32im')} on {f.get('cpu', 'picorv32')}"
+                          f"{'' if f.get('reference', True) else ', accelerator only'})"),
             ("cppcheck", str(f["cppcheck"]))]))
     if "soc" in st:
         s = st["soc"]
-        sections.append(("SoC simulation (PicoRV32 + accelerator)", [
+        sections.append((f"SoC simulation ({s.get('cpu', 'picorv32')} + accelerator)", [
             ("cycles per inference", f"{s['cycles']:,} end to end: accelerator "
                                      f"{s['accel_cycles']:,}, input DMA {s['dma_cycles']:,}, "
                                      f"driver {s['driver_cycles']:,} "
@@ -176,6 +178,10 @@ def _resource_rows(b: dict) -> list[tuple[str, str]]:
     for name, r in b.get("resources", {}).items():
         rows.append((name, f"{r['used']:,} / {r['available']:,} "
                            f"({100 * r['used'] / max(r['available'], 1):.0f} %)"))
+    lc, lut = b.get("placed", {}).get("lc"), b.get("resources", {}).get("lut")
+    if lc and lut:  # iCE40: a LUT4 and a flip-flop share a logic cell, when they can
+        rows.append(("logic cells (placed)", f"{lc:,} / {lut['available']:,} "
+                                             f"({100 * lc / lut['available']:.0f} %)"))
     if "fmax_mhz" in b:
         rows.append(("fmax", f"{b['fmax_mhz']:.1f} MHz (target {b.get('target_mhz', 0):g} MHz)"))
     return rows

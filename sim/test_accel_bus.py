@@ -12,7 +12,15 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge
 
 from hannah_hw.accel.golden import run_program
-from hannah_hw.accel.hwdesc import COUNTERS, CTRL_IRQ_EN, CTRL_START, REGS, HwLayout
+from hannah_hw.accel.hwdesc import (
+    COUNTERS,
+    CTRL_IRQ_EN,
+    CTRL_START,
+    HW_COUNTERS,
+    REGS,
+    HwLayout,
+    layer_counts,
+)
 from hannah_hw.accel.schedule import layer_events
 from hannah_hw.hw.generate import load_hwdir
 from hannah_hw.simulate.accel_sim import WRITE, load_commands
@@ -80,14 +88,14 @@ async def accelerator_runs_a_program_over_the_bus(dut):
         out = lay.base("act") + prog.act_addr[prog.output]
         got = [_signed(await bus.read(out + i)) for i in range(expected.size)]
         assert got == expected.reshape(-1).tolist()
-        previous = [0] * len(COUNTERS)  # the stats rows hold running totals
+        previous = [0] * len(HW_COUNTERS)  # the stats rows hold running totals
         for layer, d in enumerate(prog.descriptors):
             row = lay.base("stats") + layer * lay.stats_stride
-            counters = [await bus.read(row + k) for k in range(len(COUNTERS))]
-            measured = [a - b for a, b in zip(counters, previous)]
+            counters = [await bus.read(row + k) for k in range(len(HW_COUNTERS))]
+            measured = layer_counts(a - b for a, b in zip(counters, previous))
             previous = counters
             model = layer_events(d, cfg)
-            assert measured == [model[k] for k in COUNTERS], prog.names[layer]
+            assert measured == {k: model[k] for k in COUNTERS}, prog.names[layer]
         await bus.write(REGS["status"], 2)  # clear done
         await ReadOnly()
         assert dut.irq.value == 0

@@ -99,8 +99,8 @@ def test_soc_without_the_accelerator_and_the_cli(tmp_path):
     # a firmware that traps, and one that never exits, end with the console log
     from hannah_hw.soc.sim import build_soc, run_soc
 
-    cfg, ram, isa = __import__("hannah_hw.fw.build", fromlist=["x"]).soc_config(fw)
-    exe = build_soc(cfg, ram, isa)
+    cfg, ram, isa, cpu = __import__("hannah_hw.fw.build", fromlist=["x"]).soc_config(fw)
+    exe = build_soc(cfg, ram // 4, isa, cpu=cpu)
     with pytest.raises(SimulatorError, match="trapped"):
         run_soc(exe, np.array([0x00100073], "<u4").tobytes(), np.zeros(0), 10_000)  # ebreak
     with pytest.raises(SimulatorError, match="no exit after 5000 cycles"):
@@ -122,24 +122,35 @@ def test_the_socs_the_boards_build_are_bit_exact(tmp_path):
     run_cli("generate", tmp_path / "g.json", "--out", hw, "--pe-cols", 4, check=True)
     r = run_cli("firmware", hw, "--out", fw, "--target", "rv32", "--isa", "rv32i",
                 "--no-reference", check=True)
-    assert "(rv32i)" in r.stdout
+    assert "(rv32i on picorv32)" in r.stdout
     size = json.loads((fw / "firmware.json").read_text())["rv32"]["size"]
     assert size["model_bytes_reference"] == 0 < size["model_bytes_accel"]
     objdump = shutil.which("riscv64-unknown-elf-objdump")
-    if objdump:  # the small core traps on M instructions: none may be in the image
+    if objdump:  # the small cores trap on (PicoRV32) or misrun (SERV) M instructions
         import subprocess
 
         dis = subprocess.run([objdump, "-d", str(fw / "hh_fw.elf")], capture_output=True,
                              text=True).stdout
         assert "\tmul" not in dis and "\tdiv" not in dis and "\trem" not in dis
+    serv = tmp_path / "fw_serv"  # the same image on the bit-serial core (rv32i by default)
+    r = run_cli("firmware", hw, "--out", serv, "--target", "rv32", "--cpu", "serv",
+                "--no-reference", check=True)
+    assert "(rv32i on serv)" in r.stdout
     want = run(qg, quantize_input(qg, x))
-    for board in ("icebreaker", "ulx3s"):
-        run_cli("soc-sim", fw, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy",
+    reps = {}
+    for board, d in (("icebreaker", serv), ("ulx3s", fw)):
+        run_cli("soc-sim", d, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy",
                 "--report", tmp_path / "r.json", "--board", board, check=True)
-        rep = json.loads((tmp_path / "r.json").read_text())
+        rep = reps[board] = json.loads((tmp_path / "r.json").read_text())
         assert rep["reference_match"] and rep["board"] == board and rep["isa"] == "rv32i"
         assert np.array_equal(np.load(tmp_path / "y.npy"), want)
         assert rep["dma_cycles"] > 0 and rep["accel_cycles"] > 0
+    assert reps["icebreaker"]["cpu"] == "serv" and reps["ulx3s"]["cpu"] == "picorv32"
+    # the bit-serial core spends more cycles in the driver, the accelerator the same
+    assert reps["icebreaker"]["driver_cycles"] > 3 * reps["ulx3s"]["driver_cycles"]
+    r = run_cli("firmware", hw, "--out", serv, "--target", "rv32", "--cpu", "serv",
+                "--isa", "rv32im")
+    assert r.returncode == 2 and "'rv32im' does not run on serv" in r.stderr
     r = run_cli("soc-sim", fw, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy",
                 "--no-accel")  # the reference kernels are not built in
     assert r.returncode == 2 and "not built in (REF=0)" in r.stderr

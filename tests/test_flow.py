@@ -22,7 +22,8 @@ SMALL = {
     "hardware": {"board": "ulx3s", "pe_cols": 4},
     "confirm": {"front": 2, "samples": 2},
     "train": {"epochs": 0},
-    "deploy": {"simulate_samples": 4, "soc_samples": 1, "bitstream": []},
+    "deploy": {"simulate_samples": 4, "soc_samples": 1, "bitstream": [], "cpu": "serv",
+               "reference": False},
 }
 
 
@@ -56,7 +57,8 @@ def test_small_flow_end_to_end_resumes_and_reports(tmp_path):
     assert confirmed and all(e["bit_exact"] for e in confirmed)
     assert st["confirm"]["max_cycle_error"] == 0  # the cost model is the RTL's schedule
     assert st["simulate"]["reference_match"] and st["firmware"]["host_bit_exact"]
-    assert st["soc"]["reference_match"]
+    assert st["soc"]["reference_match"] and st["soc"]["cpu"] == "serv"
+    assert st["firmware"]["size"]["model_bytes_reference"] == 0
     assert np.array_equal(np.load(run / "hw-outputs.npy"),
                           run_cli_infer(tmp_path, run))
 
@@ -112,6 +114,7 @@ def test_a_failing_stage_keeps_the_finished_ones(tmp_path, monkeypatch):
     ({"hardware": {"board": "de10"}}, "hardware.board must be one of icebreaker, ulx3s"),
     ({"search": {"objectives": ["error:up"]}}, "malformed objective 'error:up'"),
     ({"deploy": {"bitstream": ["gpu"]}}, "unknown top(s) ['gpu']"),
+    ({"deploy": {"cpu": "z80"}}, "deploy.cpu must be one of picorv32, serv, got 'z80'"),
 ])
 def test_flow_file_mistakes_are_one_line(tmp_path, change, message):
     cfg = {**SMALL, **{k: ({**SMALL[k], **v} if isinstance(v, dict) and k in SMALL else v)

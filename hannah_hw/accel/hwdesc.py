@@ -33,10 +33,15 @@ HW_FIELDS = {
 }
 NF = len(HW_FIELDS)
 COUNTERS = ("cycles", "busy", "stall", "macs", "act_reads", "act_writes", "weight_reads",
-            "param_reads", "desc_reads")
+            "param_reads", "desc_reads")  # what every layer reports
+# what the hardware counts (and a stats row holds): stall is always cycles - busy
+HW_COUNTERS = tuple(c for c in COUNTERS if c != "stall")
+# n_layers, timeout and dma_* are write-only (they read as 0: on the iCE40 their read-back
+# mux cost ~180 logic cells); the counters are read from the stats rows, whose last row
+# holds the Program's totals
 REGS = {"ctrl": 0, "status": 1, "n_layers": 2, "magic": 3, "timeout": 4, "dma_src": 5,
         "dma_dst": 6, "dma_len": 7, "dma_cycles": 20}
-COUNTER_BASE = 8  # live counters at REGS region words 8..
+READABLE = ("ctrl", "status", "magic", "dma_cycles")
 CONST_BASE = 24  # configuration words for drivers to check: see const_words
 MAGIC = 0x4848_5741  # "HHWA"
 CTRL_START, CTRL_IRQ_EN, CTRL_DMA = 1, 2, 4
@@ -48,6 +53,13 @@ DMA_UNSIGNED = 1 << 31
 # pipeline stages of the requantiser (hw/requant.py); the drain's operand select adds one
 RQ_LATENCY = 3
 REGIONS = ("regs", "desc", "stats", "param", "weight", "act")
+
+
+def layer_counts(row) -> dict[str, int]:
+    """A layer's counters (COUNTERS) from its stats-row difference (HW_COUNTERS order)."""
+    d = dict(zip(HW_COUNTERS, map(int, row)))
+    d["stall"] = d["cycles"] - d["busy"]
+    return {k: d[k] for k in COUNTERS}
 
 
 def _bits(n: int) -> int:
@@ -71,7 +83,7 @@ class HwLayout:
         # bus words per memory row: a power of two, so a row's words are address bits
         self.param_stride = 1 << (self.param_words - 1).bit_length()
         self.weight_stride = 1 << (self.weight_words - 1).bit_length()
-        self.stats_stride = 1 << (len(COUNTERS) - 1).bit_length()
+        self.stats_stride = 1 << (len(HW_COUNTERS) - 1).bit_length()
         sizes = {"regs": 64, "desc": cfg.desc_depth * NF,
                  "stats": cfg.desc_depth * self.stats_stride,
                  "param": cfg.param_depth * self.param_stride,
@@ -96,7 +108,7 @@ class HwLayout:
     def const_words(self) -> list[int]:
         c = self.cfg
         return [c.pe_cols, c.act_bits, c.weight_bits, c.acc_bits, c.mult_bits, c.shift_bits,
-                c.act_depth, c.weight_depth, c.param_depth, c.desc_depth, NF, len(COUNTERS)]
+                c.act_depth, c.weight_depth, c.param_depth, c.desc_depth, NF, len(HW_COUNTERS)]
 
 
 def encode_mult(m: int, cfg: AccelConfig) -> int:

@@ -144,6 +144,14 @@ def compile_program(g: QGraph, cfg: AccelConfig) -> Program:
     missing = sorted({n.op for n in g.nodes} - set(cfg.units))
     if missing:
         raise ConfigError(f"the configuration lacks the unit(s) {', '.join(missing)}")
+    zps = sorted(t for t, v in g.tensors.items() if v.zero_point)
+    if zps and not cfg.zero_points:  # the RTL then has no zero-point datapath
+        raise ConfigError(f"tensor {zps[0]} has zero point {g.tensors[zps[0]].zero_point}: "
+                          "the configuration has none (zero_points false)")
+    even = [n.name for n in g.nodes if n.attrs.get("rounding") == "half_even"]
+    if even and not cfg.half_even:
+        raise ConfigError(f"node {even[0]} rounds half to even: the configuration does not "
+                          "(half_even false)")
     weights, params, descs = [], [], []
     w_addr = p_addr = 0
     for n in g.nodes:

@@ -100,9 +100,9 @@ def _design(top: str, cfg: AccelConfig, b: Board, fwdir: Path | None):
 
         if fwdir is None:
             raise ConfigError("--top soc needs --fwdir FWDIR (from 'hannah-hw firmware')")
-        _, ram, _ = soc_config(Path(fwdir))
+        ram = soc_config(Path(fwdir))[1]
         return (lambda: SocTop.from_fwdir(Path(fwdir), b)), soc_ram_blocks(ram // 4, b), \
-            [Path(fwdir) / "hh_fw.bin"]
+            [Path(fwdir) / "hh_fw.bin", Path(fwdir) / "firmware.json"]  # image, core, ISA
     raise ConfigError(f"unknown top {top!r}: accel or soc")
 
 

@@ -8,7 +8,7 @@ import math
 import re
 
 from hannah_hw.accel.config import AccelConfig, ConfigError
-from hannah_hw.accel.hwdesc import COUNTERS, NF, HwLayout
+from hannah_hw.accel.hwdesc import HW_COUNTERS, NF, HwLayout
 
 from .boards import Board
 
@@ -44,7 +44,7 @@ def memories(cfg: AccelConfig, family: str) -> dict[str, tuple[int, int]]:
         mems.update(stats=(32, cfg.desc_depth * lay.stats_stride),
                     param=(32, cfg.param_depth * lay.param_stride))
     else:
-        mems.update(stats=(32 * len(COUNTERS), cfg.desc_depth),
+        mems.update(stats=(32 * len(HW_COUNTERS), cfg.desc_depth),
                     param=(32 * lay.param_words, cfg.param_depth))
     return mems
 

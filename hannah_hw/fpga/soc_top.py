@@ -1,4 +1,4 @@
-"""The SoC on a board: PicoRV32 + accelerator, and the simulation host port mapped onto the
+"""The SoC on a board: the core + accelerator, and the simulation host port mapped onto the
 board: console writes go out on the UART TX (through a FIFO, so the core is not held up by
 the baud rate; characters beyond the FIFO's depth are dropped), ``exit`` lights LED 0
 (LED 1 for a non-zero code), input reads return 0 (no inputs: the firmware runs its
@@ -18,7 +18,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 
 from hannah_hw.accel.config import ConfigError
 from hannah_hw.fw.build import soc_config
-from hannah_hw.soc.soc import BOARD_RAM, HOST, SoC, picorv32_source
+from hannah_hw.soc.soc import BOARD_RAM, HOST, SoC, cpu_sources
 
 from .boards import Board
 from .flash import FlashLoader
@@ -43,14 +43,16 @@ class SocTop(Elaboratable):
 
     @classmethod
     def from_fwdir(cls, fwdir: Path, b: Board) -> SocTop:
-        cfg, ram, isa = soc_config(fwdir)
+        cfg, ram, isa, cpu = soc_config(fwdir)
         image = (Path(fwdir) / "hh_fw.bin").read_bytes()
         if len(image) > ram:
             raise ConfigError(f"{fwdir}/hh_fw.bin ({len(image):,} B) exceeds the RAM ({ram:,} B)")
         if b.family == "ice40":
-            return cls(SoC(cfg, ram // 4, isa=isa, ram="spram"), b, -(-len(image) // 4))
+            return cls(SoC(cfg, ram // 4, isa=isa, ram="spram", cpu=cpu), b,
+                       -(-len(image) // 4))
         words = np.frombuffer(image + bytes(-len(image) % 4), "<u4")
-        return cls(SoC(cfg, ram // 4, [int(w) for w in words], isa, BOARD_RAM[b.family]), b)
+        return cls(SoC(cfg, ram // 4, [int(w) for w in words], isa, BOARD_RAM[b.family], cpu),
+                   b)
 
     def elaborate(self, platform):
         m = Module()
@@ -75,7 +77,8 @@ class SocTop(Elaboratable):
                          ResetSignal("sync").eq(por != 0)]
             with m.If(por != 0):
                 m.d.por += por.eq(por - 1)
-        platform.add_file("picorv32.v", picorv32_source().read_text())
+        for f in cpu_sources(soc.cpu):
+            platform.add_file(f.name, f.read_text())
         m.submodules.soc = soc
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=8,
                                                     depth=CONSOLE_FIFO[self.board.family])

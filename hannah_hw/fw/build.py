@@ -17,6 +17,7 @@ from hannah_hw.accel.config import AccelConfig, ConfigError
 RAM_SIZES = tuple(1 << k for k in range(15, 22))  # bytes, 32 KiB to 2 MiB: the smallest it fits
 RV_GCC = "riscv64-unknown-elf-gcc"
 ISAS = ("rv32im", "rv32i")  # the SoC's core is configured to match (soc.ISA_PARAMS)
+CPU_ISAS = {"picorv32": ISAS, "serv": ("rv32i",)}  # as hannah_hw.soc.soc (no Amaranth here)
 
 
 class FirmwareError(RuntimeError):
@@ -35,11 +36,12 @@ def _first_error(text: str) -> str:
     return lines[0].strip() if lines else "no output"
 
 
-def build_firmware(fwdir: Path, target: str, isa: str = "rv32im", reference: bool = True
-                   ) -> dict:
-    """``make host`` or ``make rv32`` for ``isa`` (the smallest RAM it fits; without the
-    reference kernels and their model copy unless ``reference``), then ``make check``
-    (cppcheck) when cppcheck is installed. Returns the build record (firmware.json)."""
+def build_firmware(fwdir: Path, target: str, isa: str | None = None, reference: bool = True,
+                   cpu: str = "picorv32") -> dict:
+    """``make host`` or ``make rv32`` for ``isa`` (default: the widest ``cpu`` runs) in the
+    smallest RAM it fits (without the reference kernels and their model copy unless
+    ``reference``), then ``make check`` (cppcheck) when cppcheck is installed. Returns the
+    build record (firmware.json); the SoC it runs on has ``cpu`` for its core."""
     fwdir = Path(fwdir)
     record: dict = {"target": target}
     if target == "host":
@@ -50,8 +52,12 @@ def build_firmware(fwdir: Path, target: str, isa: str = "rv32im", reference: boo
         if shutil.which(RV_GCC) is None:
             raise FirmwareError(f"{RV_GCC} is not installed: run 'make setup' (Debian packages "
                                 "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf)")
-        if isa not in ISAS:
-            raise FirmwareError(f"unknown ISA {isa!r}: one of {', '.join(ISAS)}")
+        if cpu not in CPU_ISAS:
+            raise FirmwareError(f"unknown core {cpu!r}: one of {', '.join(CPU_ISAS)}")
+        isa = isa or CPU_ISAS[cpu][0]
+        if isa not in CPU_ISAS[cpu]:
+            raise FirmwareError(f"ISA {isa!r} does not run on {cpu}: one of "
+                                f"{', '.join(CPU_ISAS[cpu])}")
         for ram in RAM_SIZES:
             (fwdir / "hh_fw.elf").unlink(missing_ok=True)
             r = _make(fwdir, "rv32", f"RAM_SIZE={ram:#x}", f"ARCH={isa}",
@@ -60,7 +66,8 @@ def build_firmware(fwdir: Path, target: str, isa: str = "rv32im", reference: boo
                 break
         if r.returncode:
             raise FirmwareError(f"the rv32 build failed: {_first_error(r.stderr)}")
-        record.update(isa=isa, reference=reference, ram_bytes=ram, size=size_report(fwdir))
+        record.update(isa=isa, cpu=cpu, reference=reference, ram_bytes=ram,
+                      size=size_report(fwdir))
     else:
         raise FirmwareError(f"unknown target {target!r}: host or rv32")
     if shutil.which("cppcheck"):
@@ -128,13 +135,13 @@ def pack_inputs(x: np.ndarray) -> np.ndarray:
     return b.reshape(len(x), -1).view("<u4")
 
 
-def soc_config(fwdir: Path) -> tuple[AccelConfig, int, str]:
-    """The accelerator, RAM bytes and ISA of the SoC an rv32 build runs on."""
+def soc_config(fwdir: Path) -> tuple[AccelConfig, int, str, str]:
+    """The accelerator, RAM bytes, ISA and core of the SoC an rv32 build runs on."""
     rec = _record(fwdir).get("rv32")
     if not rec:
         raise FirmwareError(f"{fwdir}: no rv32 build; run 'hannah-hw firmware --target rv32'")
     return (AccelConfig.load(hwdir_of(fwdir) / "config.json"), rec["ram_bytes"],
-            rec.get("isa", "rv32im"))
+            rec.get("isa", "rv32im"), rec.get("cpu", "picorv32"))
 
 
 def soc_simulate(fwdir: Path, x: np.ndarray, out_shape: tuple, accel: bool = True,
@@ -146,7 +153,7 @@ def soc_simulate(fwdir: Path, x: np.ndarray, out_shape: tuple, accel: bool = Tru
     from hannah_hw.soc.sim import build_soc, run_soc
 
     fwdir = Path(fwdir)
-    cfg, ram, isa = soc_config(fwdir)
+    cfg, ram, isa, cpu = soc_config(fwdir)
     image = (fwdir / "hh_fw.bin").read_bytes()
     if board is not None:
         from hannah_hw.fpga.boards import board as board_spec
@@ -156,7 +163,7 @@ def soc_simulate(fwdir: Path, x: np.ndarray, out_shape: tuple, accel: bool = Tru
         from hannah_hw.hw.generate import hwdir_family
 
         family = hwdir_family(hwdir_of(fwdir))
-    exe = build_soc(cfg, ram // 4, isa, family)
+    exe = build_soc(cfg, ram // 4, isa, family, cpu)
     words = np.concatenate([[0 if accel else 1, len(x)], pack_inputs(x).reshape(-1)])
     run = run_soc(exe, image, words.astype(np.uint32), max_cycles,
                   (lambda ln: on_sample() if ln.startswith("input ") else None)
@@ -186,6 +193,6 @@ def soc_simulate(fwdir: Path, x: np.ndarray, out_shape: tuple, accel: bool = Tru
         "driver_share": float(((e2e - in_accel) / e2e).mean()) if accel else 1.0,
         "sim_cycles": run.cycles, "sim_seconds": run.seconds,
         "sim_cycles_per_s": run.cycles / max(run.seconds, 1e-9), "ram_bytes": ram,
-        "isa": isa, "board": board, "family": family,
+        "isa": isa, "cpu": cpu, "board": board, "family": family,
         "console": run.console}
     return y, report

@@ -14,12 +14,11 @@ import numpy as np
 from hannah_hw.accel.config import AccelConfig, ConfigError
 from hannah_hw.accel.hwdesc import (
     CONST_BASE,
-    COUNTER_BASE,
-    COUNTERS,
     CTRL_DMA,
     CTRL_IRQ_EN,
     CTRL_START,
     DMA_UNSIGNED,
+    HW_COUNTERS,
     MAGIC,
     NF,
     REGIONS,
@@ -61,8 +60,8 @@ def regs_header(cfg: AccelConfig) -> str:
               ("HH_CTRL_DMA", f"{CTRL_DMA}u"), ("HH_STATUS_BUSY", f"{STATUS_BUSY}u"),
               ("HH_STATUS_DONE", f"{STATUS_DONE}u"), ("HH_STATUS_ERROR", f"{STATUS_ERROR}u"),
               ("HH_DMA_UNSIGNED", f"0x{DMA_UNSIGNED:08x}u"),
-              ("HH_COUNTER_BASE", COUNTER_BASE), ("HH_N_COUNTERS", len(COUNTERS))]
-    items += [(f"HH_COUNTER_{c.upper()}", i) for i, c in enumerate(COUNTERS)]
+              ("HH_N_COUNTERS", len(HW_COUNTERS))]
+    items += [(f"HH_COUNTER_{c.upper()}", i) for i, c in enumerate(HW_COUNTERS)]
     consts = lay.const_words()
     items += [("HH_CONST_BASE", CONST_BASE), ("HH_N_CONST", len(consts)),
               ("HH_CONST_WORDS", "{" + ", ".join(f"{v}u" for v in consts) + "}"),

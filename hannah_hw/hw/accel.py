@@ -19,15 +19,15 @@ from amaranth.lib.wiring import In, Out
 from hannah_hw.accel.config import AccelConfig
 from hannah_hw.accel.hwdesc import (
     CONST_BASE,
-    COUNTER_BASE,
-    COUNTERS,
     CTRL_DMA,
     CTRL_IRQ_EN,
     CTRL_START,
     DMA_UNSIGNED,
+    HW_COUNTERS,
     MAGIC,
     MODES,
     NF,
+    READABLE,
     REGIONS,
     REGS,
     RQ_LATENCY,
@@ -58,7 +58,7 @@ class Accelerator(wiring.Component):
         units = set(cfg.units)
         has_mac, has_one = bool(units & {"conv", "linear"}), bool(units & ONE_LANE_OPS)
         has_max = bool(units & {"maxpool", "relu"})  # else no max mode: no compare, bypass
-        ncnt = len(COUNTERS)
+        ncnt = len(HW_COUNTERS)
 
         # on an FPGA, tell yosys a read of the address being written need not return the old
         # data (the bus discards a write's read data, a layer's input and output never
@@ -106,8 +106,8 @@ class Accelerator(wiring.Component):
         # -- control registers and counters
         running, done, error, irq_en = Signal(), Signal(), Signal(), Signal()
         n_layers, timeout = Signal(16), Signal(32)
-        counters = Array(Signal(32, name=f"cnt_{c}") for c in COUNTERS)
-        cnt = dict(zip(COUNTERS, counters))
+        counters = Array(Signal(32, name=f"cnt_{c}") for c in HW_COUNTERS)
+        cnt = dict(zip(HW_COUNTERS, counters))
         layer_left, desc_ptr = Signal(16), Signal(range(cfg.desc_depth * NF + 1))
         stats_ptr = Signal(range(cfg.desc_depth + 1))
         fidx = Signal(range(NF + 1))
@@ -140,7 +140,8 @@ class Accelerator(wiring.Component):
                      lanes_b.eq(seq.lanes)]
 
         x = act_r.data
-        zp_in = Mux(selb_b, d.zp_b, d.zp_a)
+        # without zero points (cfg.zero_points; compile_program checks) they are constant 0
+        zp_in = Mux(selb_b, d.zp_b, d.zp_a) if cfg.zero_points else 0
         a = Signal(signed(lay.act_w + 2))
         m.d.comb += a.eq(Mux(pad_b, 0, x - zp_in))
         capture = vb & last_b
@@ -179,8 +180,9 @@ class Accelerator(wiring.Component):
         m.d.sync += [a_acc.eq(shadow[drain_idx]),
                      a_m.eq(Mux(mode_mac, p_m[drain_idx], d.rq_m)),
                      a_sh.eq(Mux(mode_mac, p_sh[drain_idx], d.rq_sh))]
-        m.d.comb += [rq.acc.eq(a_acc), rq.m.eq(a_m), rq.sh.eq(a_sh), rq.zp.eq(d.zp_out),
-                     rq.lo.eq(d.out_lo), rq.hi.eq(d.out_hi),
+        m.d.comb += [rq.acc.eq(a_acc), rq.m.eq(a_m), rq.sh.eq(a_sh),
+                     rq.zp.eq(d.zp_out if cfg.zero_points else 0), rq.lo.eq(d.out_lo),
+                     rq.hi.eq(d.out_hi),
                      rq.bypass.eq(has_max & (d.mode == MODES["max"]))]
         if cfg.half_even:
             m.d.comb += rq.half_even.eq(d.half_even)
@@ -244,7 +246,7 @@ class Accelerator(wiring.Component):
                          stats_ptr.eq(0), fidx.eq(0), layer_left.eq(n_layers)]
             # the cycle of the start command counts, so every layer's count includes
             # exactly one cycle outside its own states
-            m.d.sync += [c.eq(int(n in ("cycles", "stall"))) for n, c in cnt.items()]
+            m.d.sync += [c.eq(int(n == "cycles")) for n, c in cnt.items()]
             m.next = "DESC"
             with m.If(n_layers == 0):
                 m.d.sync += [running.eq(0), done.eq(1)]
@@ -311,7 +313,6 @@ class Accelerator(wiring.Component):
         with m.If(running & ~dma_phase & ~snap_hold):
             m.d.sync += [cnt["cycles"].eq(cnt["cycles"] + 1),
                          cnt["busy"].eq(cnt["busy"] + fire),
-                         cnt["stall"].eq(cnt["stall"] + ~fire),
                          cnt["macs"].eq(cnt["macs"] + Mux(step_mac, seq.lanes, 0)),
                          cnt["act_reads"].eq(cnt["act_reads"] + (fire & ~seq.pad)),
                          cnt["weight_reads"].eq(cnt["weight_reads"] + step_mac),
@@ -333,13 +334,9 @@ class Accelerator(wiring.Component):
         def word_en(words, sub):
             return Const(1, 1) if words == 1 else (Const(1, words) << sub)[:words]
 
-        reg_values = {REGS["ctrl"]: irq_en * CTRL_IRQ_EN,
-                      REGS["status"]: Cat(running, done, error),
-                      REGS["n_layers"]: n_layers, REGS["magic"]: Const(MAGIC, 32),
-                      REGS["timeout"]: timeout, REGS["dma_src"]: dma_src,
-                      REGS["dma_dst"]: dma_dst, REGS["dma_len"]: dma_len,
-                      REGS["dma_cycles"]: dma_cycles}
-        reg_values.update({COUNTER_BASE + i: c for i, c in enumerate(counters)})
+        readable = {"ctrl": irq_en * CTRL_IRQ_EN, "status": Cat(running, done, error),
+                    "magic": Const(MAGIC, 32), "dma_cycles": dma_cycles}
+        reg_values = {REGS[k]: readable[k] for k in READABLE}
         reg_values.update({CONST_BASE + i: Const(v, 32) for i, v in enumerate(lay.const_words())})
         with m.If(req & ~self.wb_we):
             m.d.sync += [region_q.eq(region), sub_q.eq(off[:4])]

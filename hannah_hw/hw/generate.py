@@ -14,7 +14,7 @@ import numpy as np
 from hannah_hw.accel.config import AccelConfig, ConfigError, derive_config
 from hannah_hw.accel.cost import predict_cost
 from hannah_hw.accel.energy import energy_report, leakage_uw, load_table
-from hannah_hw.accel.hwdesc import COUNTERS, NF, HwLayout
+from hannah_hw.accel.hwdesc import COUNTERS, HW_COUNTERS, NF, HwLayout
 from hannah_hw.accel.program import OPCODES, Program, compile_program
 from hannah_hw.accel.schedule import layer_events
 from hannah_hw.ir.interpreter import run
@@ -33,7 +33,7 @@ def memory_bits(cfg: AccelConfig) -> dict[str, int]:
             "weight": cfg.weight_depth * cfg.pe_cols * cfg.weight_bits,
             "param": cfg.param_depth * cfg.pe_cols * lay.lane_param_w,
             "desc": cfg.desc_depth * 32 * NF,
-            "stats": cfg.desc_depth * 32 * len(COUNTERS)}
+            "stats": cfg.desc_depth * 32 * len(HW_COUNTERS)}
 
 
 def generate(g: QGraph, out: Path, pe_rows: int | None = None, pe_cols: int | None = None,

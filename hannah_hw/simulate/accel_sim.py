@@ -16,11 +16,12 @@ import numpy as np
 
 from hannah_hw.accel.config import AccelConfig
 from hannah_hw.accel.hwdesc import (
-    COUNTERS,
+    HW_COUNTERS,
     REGS,
     HwLayout,
     hw_descriptor,
     hw_words,
+    layer_counts,
     param_words,
     weight_words,
 )
@@ -107,7 +108,7 @@ def simulate_program(exe: Path, prog: Program, cfg: AccelConfig, x: np.ndarray,
     x = np.asarray(x, np.int64)
     out_shape = shapes[prog.output]
     n_out = int(np.prod(out_shape))
-    nl, nc = len(prog.descriptors), len(COUNTERS)
+    nl, nc = len(prog.descriptors), len(HW_COUNTERS)
     a_in = lay.base("act") + prog.act_addr[prog.input]
     a_out = lay.base("act") + prog.act_addr[prog.output]
     words = load_commands(prog, cfg, timeout=max_cycles)
@@ -129,6 +130,6 @@ def simulate_program(exe: Path, prog: Program, cfg: AccelConfig, x: np.ndarray,
         outs.append(chunk[1:1 + n_out].view(np.int32).astype(np.int64).reshape(out_shape))
         cum = chunk[1 + n_out:].astype(np.int64).reshape(nl, nc)
         diff = np.diff(np.vstack([np.zeros(nc, np.int64), cum]), axis=0)
-        stats.append([{"name": name, **dict(zip(COUNTERS, map(int, row)))}
+        stats.append([{"name": name, **layer_counts(row)}
                       for name, row in zip(prog.names, diff)])
     return np.stack(outs), stats, total

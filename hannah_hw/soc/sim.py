@@ -16,7 +16,7 @@ from hannah_hw.accel.config import AccelConfig
 from hannah_hw.hw.emit import convert, write_if_changed
 from hannah_hw.simulate.verilator import ROOT, SimulatorError, build_dir, verilator_env
 
-from .soc import BOARD_RAM, SoC, picorv32_source
+from .soc import BOARD_RAM, SoC, cpu_sources
 
 HARNESS = ROOT / "sim" / "soc_harness.cpp"
 
@@ -31,15 +31,15 @@ class SocRun:
 
 
 def build_soc(cfg: AccelConfig | None, ram_words: int, isa: str = "rv32im",
-              family: str | None = None) -> Path:
+              family: str | None = None, cpu: str = "picorv32") -> Path:
     """The SoC's simulator executable, built once per distinct design (keyed by its
     Verilog, so any change to the RTL rebuilds it). ``family``: as an FPGA of that family
     builds it (its RAM kind, on iCE40 the accelerator's memories)."""
-    text = convert(SoC(cfg, ram_words, isa=isa, ram=BOARD_RAM.get(family, "dual")), "soc",
-                   family)
-    bdir = build_dir("soc", hashlib.sha1((text + HARNESS.read_text()
-                                                + picorv32_source().read_text()).encode()
-                                               ).hexdigest())
+    text = convert(SoC(cfg, ram_words, isa=isa, ram=BOARD_RAM.get(family, "dual"), cpu=cpu),
+                   "soc", family)
+    sources = cpu_sources(cpu)
+    bdir = build_dir("soc", hashlib.sha1("".join(
+        [text, HARNESS.read_text()] + [f.read_text() for f in sources]).encode()).hexdigest())
     exe = bdir / "soc_sim"
     if exe.is_file():
         return exe
@@ -48,7 +48,7 @@ def build_soc(cfg: AccelConfig | None, ram_words: int, isa: str = "rv32im",
     cmd = ["verilator", "--cc", "--exe", "--build", "-j", "2", "-O3", "--x-assign", "fast",
            "--x-initial", "fast", "--noassert", "-Wno-fatal", "-Wno-lint", "-Wno-style",
            "--top-module", "soc", "--Mdir", str(bdir / "obj"), "-o", str(exe), "-CFLAGS", "-O2",
-           str(verilog), str(picorv32_source()), str(HARNESS)]
+           str(verilog), *map(str, sources), str(HARNESS)]
     r = subprocess.run(cmd, env=verilator_env(), capture_output=True, text=True)
     if r.returncode or not exe.is_file():
         raise SimulatorError(f"Verilator build of the SoC failed:\n{r.stderr[-3000:]}")

@@ -1,7 +1,7 @@
-"""The system: a PicoRV32 core, RAM holding the firmware, a cycle timer, a simulation host
-port (console, input stream, results, exit) and the generated accelerator as a bus
-peripheral whose input DMA reads the RAM through a second port. The memory map here is the
-single source of the firmware's ``hh_soc.h``."""
+"""The system: a RISC-V core (PicoRV32, or the bit-serial SERV where logic is scarce), RAM
+holding the firmware, a cycle timer, a simulation host port (console, input stream,
+results, exit) and the generated accelerator as a bus peripheral whose input DMA reads the
+RAM. The memory map here is the single source of the firmware's ``hh_soc.h``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from hannah_hw.hw.accel import Accelerator
 MAP = {"ram": 0x0000_0000, "host": 0x1000_0000, "timer": 0x2000_0000, "accel": 0x4000_0000}
 # host port registers (word offsets): what the simulation harness implements
 HOST = {"console": 0, "input": 1, "output": 2, "exit": 3, "input_left": 4}
-TIMER = {"lo": 0, "hi": 1}
+TIMER = {"cycles": 0}  # 32 bits (wraps after 179 s at 24 MHz: firmware takes differences)
 CPU_PARAMS = {"ENABLE_MUL": 0, "ENABLE_FAST_MUL": 1, "ENABLE_DIV": 1, "BARREL_SHIFTER": 1,
               "COMPRESSED_ISA": 0, "ENABLE_COUNTERS": 1, "ENABLE_IRQ": 0, "CATCH_MISALIGN": 1,
               "CATCH_ILLINSN": 1}
@@ -28,17 +28,25 @@ CPU_PARAMS = {"ENABLE_MUL": 0, "ENABLE_FAST_MUL": 1, "ENABLE_DIV": 1, "BARREL_SH
 ISA_PARAMS = {"rv32im": CPU_PARAMS,
               "rv32i": {**CPU_PARAMS, "ENABLE_FAST_MUL": 0, "ENABLE_DIV": 0,
                         "BARREL_SHIFTER": 0, "ENABLE_COUNTERS": 0, "ENABLE_COUNTERS64": 0}}
+# SERV: bit-serial RV32I without CSRs (no traps), its registers in one block RAM; in the
+# demo's iCE40 SoC 1,205 logic cells fewer than the RV32I PicoRV32, at ~35 cycles/instruction
+CPU_ISAS = {"picorv32": ("rv32im", "rv32i"), "serv": ("rv32i",)}
 RAM_KINDS = ("dual", "single", "spram")
 BOARD_RAM = {"ecp5": "single", "ice40": "spram"}  # what an FPGA family builds
 
 
-def picorv32_source() -> Path:
+def cpu_sources(cpu: str) -> list[Path]:
+    """The core's Verilog files."""
+    pkg = f"pythondata_cpu_{cpu}"
     try:
-        import pythondata_cpu_picorv32 as p
+        p = __import__(pkg)
     except ImportError:
-        raise RuntimeError("pythondata-cpu-picorv32 is missing: run 'make setup' (installs "
+        raise RuntimeError(f"{pkg.replace('_', '-')} is missing: run 'make setup' (installs "
                            "hannah-hw[hw])") from None
-    return Path(p.data_location) / "picorv32.v"
+    if cpu == "picorv32":
+        return [Path(p.data_location) / "picorv32.v"]
+    return sorted(f for f in (Path(p.data_location) / "rtl").glob("serv_*.v")
+                  if f.name != "serv_synth_wrapper.v")
 
 
 class SoC(wiring.Component):
@@ -50,10 +58,10 @@ class SoC(wiring.Component):
     and the core waits."""
 
     def __init__(self, cfg: AccelConfig | None, ram_words: int, init: list[int] | None = None,
-                 isa: str = "rv32im", ram: str = "dual"):
-        assert ram in RAM_KINDS
+                 isa: str = "rv32im", ram: str = "dual", cpu: str = "picorv32"):
+        assert ram in RAM_KINDS and isa in CPU_ISAS[cpu]
         self.cfg, self.ram_words, self.init = cfg, ram_words, init  # init: an FPGA's RAM
-        self.isa, self.ram = isa, ram
+        self.isa, self.ram, self.cpu = isa, ram, cpu
         aw = (ram_words - 1).bit_length()
         super().__init__({
             "load_en": In(1), "load_we": In(1), "load_adr": In(aw), "load_dat": In(32),
@@ -64,15 +72,29 @@ class SoC(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         aw = (self.ram_words - 1).bit_length()
-        valid, instr, ready = Signal(), Signal(), Signal()
+        valid, ready = Signal(), Signal()
         addr, wdata, wstrb, rdata = Signal(32), Signal(32), Signal(4), Signal(32)
-        m.submodules.cpu = Instance(
-            "picorv32", **{f"p_{k}": v for k, v in ISA_PARAMS[self.isa].items()},
-            p_PROGADDR_RESET=MAP["ram"], p_STACKADDR=MAP["ram"] + 4 * self.ram_words,
-            i_clk=ClockSignal(), i_resetn=~ResetSignal() & ~self.load_en, o_trap=self.trap,
-            o_mem_valid=valid, o_mem_instr=instr, i_mem_ready=ready, o_mem_addr=addr,
-            o_mem_wdata=wdata, o_mem_wstrb=wstrb, i_mem_rdata=rdata,
-            i_pcpi_wr=0, i_pcpi_rd=0, i_pcpi_wait=0, i_pcpi_ready=0, i_irq=0)
+        reset = ResetSignal() | self.load_en
+        if self.cpu == "picorv32":
+            m.submodules.cpu = Instance(
+                "picorv32", **{f"p_{k}": v for k, v in ISA_PARAMS[self.isa].items()},
+                p_PROGADDR_RESET=MAP["ram"], p_STACKADDR=MAP["ram"] + 4 * self.ram_words,
+                i_clk=ClockSignal(), i_resetn=~reset, o_trap=self.trap,
+                o_mem_valid=valid, i_mem_ready=ready, o_mem_addr=addr,
+                o_mem_wdata=wdata, o_mem_wstrb=wstrb, i_mem_rdata=rdata,
+                i_pcpi_wr=0, i_pcpi_rd=0, i_pcpi_wait=0, i_pcpi_ready=0, i_irq=0)
+        else:  # SERV's instruction and data buses onto the one bus: never both active
+            icyc, iadr, dcyc, dadr, dwe, dsel = (Signal(), Signal(32), Signal(), Signal(32),
+                                                 Signal(), Signal(4))
+            m.submodules.cpu = Instance(
+                "serv_rf_top", p_RESET_PC=MAP["ram"], p_WITH_CSR=0,
+                i_clk=ClockSignal(), i_i_rst=reset, i_i_timer_irq=0,
+                o_o_ibus_adr=iadr, o_o_ibus_cyc=icyc, i_i_ibus_rdt=rdata,
+                i_i_ibus_ack=ready & icyc, o_o_dbus_adr=dadr, o_o_dbus_dat=wdata,
+                o_o_dbus_sel=dsel, o_o_dbus_we=dwe, o_o_dbus_cyc=dcyc, i_i_dbus_rdt=rdata,
+                i_i_dbus_ack=ready & ~icyc, i_i_ext_rd=0, i_i_ext_ready=0)
+            m.d.comb += [valid.eq(icyc | dcyc), addr.eq(Mux(icyc, iadr, dadr)),
+                         wstrb.eq(Mux(dwe & ~icyc, dsel, 0))]
 
         region = addr[28:]
         sel = {k: region == (v >> 28) for k, v in MAP.items()}
@@ -104,10 +126,9 @@ class SoC(wiring.Component):
             ram_w.data.eq(Mux(self.load_en, self.load_dat, wdata)),
             ram_w.en.eq(Mux(self.load_en, Mux(self.load_we, 0b1111, 0),
                             Mux(req & ram_ok, wstrb, 0)))]
-        # timer: free-running 64-bit cycle counter
-        cycles, timer_q, host_q = Signal(64), Signal(32), Signal(32)
+        # timer: a free-running cycle counter, read as it is when the read completes
+        cycles, host_q = Signal(32), Signal(32)
         m.d.sync += cycles.eq(cycles + 1)
-        m.d.sync += timer_q.eq(Mux(word[0], cycles[32:], cycles[:32]))
         # host port: the harness answers reads combinationally
         m.d.comb += [self.host_valid.eq(req & sel["host"]), self.host_we.eq(wstrb != 0),
                      self.host_adr.eq(word[:4]), self.host_wdata.eq(wdata)]
@@ -117,7 +138,7 @@ class SoC(wiring.Component):
         m.d.sync += [ready_s.eq(req & (ram_ok | sel["host"] | sel["timer"])),
                      which.eq(Mux(sel["ram"], 0, Mux(sel["host"], 1, 2)))]
         m.d.comb += [ready.eq(ready_s),
-                     rdata.eq(Mux(which == 0, cpu_r.data, Mux(which == 1, host_q, timer_q)))]
+                     rdata.eq(Mux(which == 0, cpu_r.data, Mux(which == 1, host_q, cycles)))]
         if self.cfg is not None:
             m.submodules.accel = acc = Accelerator(self.cfg)
             m.d.comb += [acc.wb_adr.eq(word), acc.wb_dat_w.eq(wdata), acc.wb_we.eq(wstrb != 0),
