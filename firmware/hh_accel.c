@@ -12,6 +12,10 @@ static volatile uint32_t *region(uint32_t r) {
 
 #define REG(i) (region(HH_REGION_REGS)[i])
 
+#if HH_N_LAYERS < 1
+#error "a Program has at least one layer (its last stats row holds the totals)"
+#endif
+
 static void load_rows(uint32_t r, const uint32_t *rows, uint32_t n, uint32_t words,
                       uint32_t stride) {
     volatile uint32_t *base = region(r);
@@ -67,8 +71,14 @@ void hh_accel_layer_counters(int layer, uint32_t counters[HH_N_COUNTERS]) {
     for (i = 0; i < HH_N_COUNTERS; i++) counters[i] = row[i]; /* cumulative at layer end */
 }
 
-void hh_accel_counters(uint32_t counters[HH_N_COUNTERS]) {
-    hh_accel_layer_counters(HH_N_LAYERS - 1, counters); /* the last row: the totals */
+int hh_accel_counters(uint32_t counters[HH_N_COUNTERS]) {
+    uint32_t status = REG(HH_REG_STATUS), i;
+    if ((status & (HH_STATUS_DONE | HH_STATUS_ERROR)) == HH_STATUS_DONE) {
+        hh_accel_layer_counters(HH_N_LAYERS - 1, counters); /* the last row: the totals */
+        return HH_OK;
+    }
+    for (i = 0; i < HH_N_COUNTERS; i++) counters[i] = 0; /* the last row is another run's */
+    return (status & HH_STATUS_ERROR) ? HH_EWATCHDOG : HH_ETIMEOUT;
 }
 
 uint32_t hh_accel_dma_cycles(void) { return REG(HH_REG_DMA_CYCLES); }

@@ -15,7 +15,8 @@ int hh_accel_init(void);
 void hh_accel_start(const void *input);
 int hh_accel_wait(uint32_t poll_limit);
 void hh_accel_read_output(int32_t *out);
-void hh_accel_counters(uint32_t counters[HH_N_COUNTERS]); /* the last run's totals */
+/* the totals of the last run if it completed (HH_OK), else zeros and its error */
+int hh_accel_counters(uint32_t counters[HH_N_COUNTERS]);
 void hh_accel_layer_counters(int layer, uint32_t counters[HH_N_COUNTERS]);
 uint32_t hh_accel_dma_cycles(void);
 

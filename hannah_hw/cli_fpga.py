@@ -30,8 +30,12 @@ def bitstream(hwdir, board_name, out_dir, top, fwdir):
                           lambda s: click.echo(f"bitstream: {s}", err=True))
     r = rep["resources"]
     parts = ", ".join(f"{k.upper()} {v['used']:,}/{v['available']:,}" for k, v in r.items())
+    if "lc" in rep["placed"]:  # iCE40: what fills the device is the logic cells
+        parts += f", logic cells {rep['placed']['lc']:,}/{r['lut']['available']:,}"
     click.echo(f"wrote {rep['bitstream']}: {parts}; fmax {rep['fmax_mhz']:.1f} MHz (target "
                f"{rep['target_mhz']:g} MHz{'' if rep['timing_met'] else ', NOT MET'}); "
                f"built in {rep['build_seconds']:.0f} s")
+    if "schedule_note" in rep:
+        click.echo(f"note: {rep['schedule_note']}", err=True)
     if "program" in rep:
         click.echo(f"the firmware boots from flash: {rep['program']} (in {out_dir})")

@@ -69,7 +69,9 @@ def test_kws_on_the_soc_with_the_accelerator(tmp_path):
     fw = _fw(tmp_path, "kws", qg, targets=("rv32",))
     y, rep = soc_simulate(fw, xi, qg.tensors[qg.outputs[0]].shape)
     assert np.array_equal(y, run(qg, xi))
-    assert rep["accel_cycles"] > 0 and rep["driver_share"] < 0.05
+    predicted = json.loads((tmp_path / "kws-hw" / "summary.json").read_text())
+    assert rep["accel_cycles"] == predicted["predicted_cycles"]  # the stats rows' totals
+    assert rep["driver_share"] < 0.05
     assert rep["cycles"] == rep["accel_cycles"] + rep["dma_cycles"] + rep["driver_cycles"]
     assert "input 1:" in rep["console"]
 
@@ -136,6 +138,10 @@ def test_the_socs_the_boards_build_are_bit_exact(tmp_path):
     r = run_cli("firmware", hw, "--out", serv, "--target", "rv32", "--cpu", "serv",
                 "--no-reference", check=True)
     assert "(rv32i on serv)" in r.stdout
+    from hannah_hw.accel.config import AccelConfig
+    from hannah_hw.accel.cost import predict_cost
+
+    cfg = AccelConfig.load(hw / "config.json")
     want = run(qg, quantize_input(qg, x))
     reps = {}
     for board, d in (("icebreaker", serv), ("ulx3s", fw)):
@@ -144,7 +150,8 @@ def test_the_socs_the_boards_build_are_bit_exact(tmp_path):
         rep = reps[board] = json.loads((tmp_path / "r.json").read_text())
         assert rep["reference_match"] and rep["board"] == board and rep["isa"] == "rv32i"
         assert np.array_equal(np.load(tmp_path / "y.npy"), want)
-        assert rep["dma_cycles"] > 0 and rep["accel_cycles"] > 0
+        assert rep["dma_cycles"] > 0
+        assert rep["accel_cycles"] == predict_cost(qg, cfg, family=rep["family"])["cycles"]
     assert reps["icebreaker"]["cpu"] == "serv" and reps["ulx3s"]["cpu"] == "picorv32"
     # the bit-serial core spends more cycles in the driver, the accelerator the same
     assert reps["icebreaker"]["driver_cycles"] > 3 * reps["ulx3s"]["driver_cycles"]

@@ -107,9 +107,9 @@ def test_generate_fit_picks_lanes_or_names_what_is_too_big(tmp_path):
     from hannah_hw.fpga.fit import FitError
     from hannah_hw.hw.generate import generate
 
-    qg, _ = _small_hw(tmp_path)  # fits the UP5K at 8 lanes (4,906 logic cells measured)
+    qg, _ = _small_hw(tmp_path)  # fits the UP5K at 8 lanes (4,435 logic cells measured)
     assert generate(qg, tmp_path / "fit", fit="icebreaker")["config"]["pe_cols"] == 8
-    kws, _ = _shipped("nas/kws_tcresnet8.json")  # 4 lanes (5,131 cells), not 8 (11 DSPs)
+    kws, _ = _shipped("nas/kws_tcresnet8.json")  # 4 lanes (4,678 cells), not 8 (11 DSPs)
     assert generate(kws, tmp_path / "kws", fit="icebreaker")["config"]["pe_cols"] == 4
     with pytest.raises(FitError, match=r"does not fit iCE40UP5K \(icebreaker\): 11 DSPs "
                                        r"needed, 8 available \(\+38 %\) at 8 lanes"):
@@ -158,6 +158,8 @@ def test_resource_estimate_against_a_real_ice40_build(tmp_path):
     assert abs(est["bram"] - got["bram"]) <= 1
     assert rep["target_mhz"] == 24 and rep["timing_met"] == (
         rep["fmax_mhz"] >= rep["target_mhz"])
+    # generated without --fit: right bitstream, but the HWDIR's cycles are another schedule
+    assert "generate --fit icebreaker" in rep["schedule_note"]
     assert build_bitstream(hw, "icebreaker", tmp_path / "bit", progress=steps.append) == rep
     assert steps[-1].startswith("unchanged")
 

@@ -26,7 +26,7 @@ HW_FIELDS = {
     "iy_start": "sdim", "ix_start": "sdim", "row_start": "srow", "row_step": "srow",
     "dil_row": "srow", "in_addr": "addr", "ch_stride": "addr", "grp_stride": "addr",
     "out_addr": "addr", "out_lane_stride": "addr", "out_blk_stride": "addr",
-    "out_grp_stride": "addr", "lanes_last": "cnt", "w_addr": "waddr", "p_addr": "paddr",
+    "out_grp_stride": "addr", "lanes_last": "lanes", "w_addr": "waddr", "p_addr": "paddr",
     "zp_a": "act", "zp_b": "act", "coef_a": "mult", "coef_b": "mult", "pad_val": "act",
     "zp_out": "act", "out_lo": "act", "out_hi": "act", "rq_m": "mult", "rq_sh": "shift",
     "half_even": "flag",
@@ -51,7 +51,7 @@ STATUS_BUSY, STATUS_DONE, STATUS_ERROR = 1, 2, 4
 # ``dma_dst``; bit 31 of dma_len marks unsigned bytes (zero- instead of sign-extended)
 DMA_UNSIGNED = 1 << 31
 # pipeline stages of the requantiser (hw/requant.py); the drain's operand select adds one
-RQ_LATENCY = 3
+RQ_LATENCY = 4
 REGIONS = ("regs", "desc", "stats", "param", "weight", "act")
 
 
@@ -99,6 +99,7 @@ class HwLayout:
                 "srow": (self.aw + 2, True), "addr": (self.aw, False), "waddr": (self.waw, False),
                 "paddr": (self.paw, False), "act": (self.act_w, True),
                 "mult": (self.mult_w, False), "shift": (self.cfg.shift_bits, False),
+                "lanes": (self.lanes.bit_length(), False),
                 "flag": (1, False)}[kind]
 
     def base(self, region: str) -> int:

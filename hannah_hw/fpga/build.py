@@ -88,21 +88,23 @@ def _versions(env: dict, tools: list[str]) -> dict[str, str]:
 
 
 def _design(top: str, cfg: AccelConfig, b: Board, fwdir: Path | None):
-    """(a function making the top, block RAMs beside the accelerator's, extra inputs)."""
+    """(a function making the top, memory blocks beside the accelerator's, extra input
+    files, extra settings): the inputs' hash covers the last two."""
     from .top import AccelTop
 
     if top == "accel":
-        return (lambda: AccelTop(cfg, b.family, b.target_hz)), {}, []
+        return (lambda: AccelTop(cfg, b.family, b.target_hz)), {}, [], {}
     if top == "soc":
         from hannah_hw.fw.build import soc_config
+        from hannah_hw.soc.soc import cpu_sources
 
         from .soc_top import SocTop, soc_ram_blocks
 
         if fwdir is None:
             raise ConfigError("--top soc needs --fwdir FWDIR (from 'hannah-hw firmware')")
-        ram = soc_config(Path(fwdir))[1]
+        _, ram, isa, cpu = soc_config(Path(fwdir))
         return (lambda: SocTop.from_fwdir(Path(fwdir), b)), soc_ram_blocks(ram // 4, b), \
-            [Path(fwdir) / "hh_fw.bin", Path(fwdir) / "firmware.json"]  # image, core, ISA
+            [Path(fwdir) / "hh_fw.bin", *cpu_sources(cpu)], {"cpu": cpu, "isa": isa, "ram": ram}
     raise ConfigError(f"unknown top {top!r}: accel or soc")
 
 
@@ -112,16 +114,16 @@ def build_bitstream(hwdir: Path, board_name: str, out: Path, top: str = "accel",
     """Build the bitstream of ``top`` (the accelerator behind a UART bridge, or the SoC with
     its firmware) for a board; returns and writes ``out/report.json``. Skipped when the
     inputs (HWDIR config, firmware image, this code, board, top) are unchanged."""
-    from hannah_hw.hw.generate import load_hwdir
+    from hannah_hw.hw.generate import hwdir_family, load_hwdir
 
     say = progress or (lambda s: None)
     hwdir, out = Path(hwdir), Path(out)
     _, cfg, _ = load_hwdir(hwdir)
     b = board(board_name)
-    make, extra, extra_files = _design(top, cfg, b, fwdir)
+    make, extra, extra_files, settings = _design(top, cfg, b, fwdir)
     need = precheck(cfg, b, extra)
     digest = _inputs_hash([hwdir / "config.json", *extra_files],
-                          {"board": b.name, "top": top})
+                          {"board": b.name, "top": top, **settings})
     rep_path = out / "report.json"
     bit = out / f"{top}_{b.name}.{'bin' if b.family == 'ice40' else 'bit'}"
     if rep_path.is_file() and bit.is_file():
@@ -187,6 +189,11 @@ def build_bitstream(hwdir: Path, board_name: str, out: Path, top: str = "accel",
         img.write_bytes((Path(fwdir) / "hh_fw.bin").read_bytes())
         report.update(flash_image=str(img), flash_offset=FLASH_OFFSET,
                       program=f"iceprog {bit.name} && iceprog -o {FLASH_OFFSET >> 20}M {img.name}")
+    if hwdir_family(hwdir) != b.family:  # the bitstream is right, the HWDIR's cycles are not
+        report["schedule_note"] = (
+            f"{hwdir} was generated for {hwdir_family(hwdir) or 'the generic memories'}: its "
+            f"predicted cycles are not this board's; 'hannah-hw generate --fit {b.name}' "
+            "predicts (and simulates) this bitstream's schedule")
     if not report["timing_met"] and main:
         report["timing_note"] = (f"achieved {main['achieved']:.1f} MHz < target "
                                  f"{b.target_hz / 1e6:g} MHz")

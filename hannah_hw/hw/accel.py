@@ -105,15 +105,17 @@ class Accelerator(wiring.Component):
 
         # -- control registers and counters
         running, done, error, irq_en = Signal(), Signal(), Signal(), Signal()
-        n_layers, timeout = Signal(16), Signal(32)
+        # a Program has at most desc_depth layers; the DMA at most 2**(aw+1) + 1 cycles
+        n_layers, timeout = Signal(range(cfg.desc_depth + 1)), Signal(32)
         counters = Array(Signal(32, name=f"cnt_{c}") for c in HW_COUNTERS)
         cnt = dict(zip(HW_COUNTERS, counters))
-        layer_left, desc_ptr = Signal(16), Signal(range(cfg.desc_depth * NF + 1))
+        layer_left = Signal(range(cfg.desc_depth + 1))
+        desc_ptr = Signal(range(cfg.desc_depth * NF + 1))
         stats_ptr = Signal(range(cfg.desc_depth + 1))
         fidx = Signal(range(NF + 1))
         start, start_dma, dma_phase = Signal(), Signal(), Signal()
         dma_src, dma_dst, dma_len = Signal(30), Signal(lay.aw), Signal(32)
-        dma_i, dma_cycles = Signal(lay.aw + 1), Signal(32)
+        dma_i, dma_cycles = Signal(lay.aw + 1), Signal(lay.aw + 2)
         dv, dsel, dptr = Signal(), Signal(2), Signal(lay.aw)
 
         # -- datapath: stage B registers

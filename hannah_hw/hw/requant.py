@@ -7,10 +7,12 @@ wide operation (an iCE40 at 24 MHz has ~40 ns a stage):
 
 1. ``prod = acc * M`` (one DSP multiply), or for shifts only the net shift ``sh - 1 - lsh``:
    ``(acc * 2**l + 2**(s-1)) >> s`` is one shifter by ``s - l``, not two in series;
-2. ``q2 = prod >> (sh - 1)`` (one barrel shifter; the rounding bit is ``q2[0]``), saturated
-   to ``act_w + 3`` bits: any value beyond clamps to ``lo``/``hi`` all the same, so the
-   rounding, zero point and clamp that follow are narrow;
-3. ``y = clamp(((q2 + 1) >> 1) + zp, lo, hi)`` (half even: no ``+ 1`` on an even tie).
+2. ``prod >> (sh - 1)`` in two stages, by the multiple of 8 and by the rest (one wide
+   barrel shifter and its saturation in one stage was the iCE40's critical path, 42 ns);
+3. ``q2``: the rest of the shift, saturated to ``act_w + 3`` bits (the rounding bit is
+   ``q2[0]``): any value beyond clamps to ``lo``/``hi`` all the same, so the rounding, zero
+   point and clamp that follow are narrow;
+4. ``y = clamp(((q2 + 1) >> 1) + zp, lo, hi)`` (half even: no ``+ 1`` on an even tie).
 
 ``acc, m, sh`` are taken in the first stage, ``zp, lo, hi, half_even`` in the last and
 ``bypass`` in both: the accelerator holds them for a whole layer (descriptor fields)."""
@@ -71,22 +73,26 @@ class Requantizer(wiring.Component):
             # bypass: q2 = 2 * acc, which rounds back to acc
             m.d.sync += [x.eq(self.acc), r.eq(Mux(self.bypass, lft - 1,
                                                    Mux(net < 0, 0, net[:len(r)])))]
-            shifted = (x << lft) >> r
+            xs = x << lft
         else:
             x = Signal(signed(cfg.acc_bits + cfg.mult_bits + 1), name="x1")
             r = Signal(unsigned(cfg.shift_bits), name="r1")
             m.d.sync += [x.eq(Mux(self.bypass, self.acc, self.acc * self.m) << 1),
                          r.eq(Mux(self.bypass, 0, self.sh))]
-            shifted = x >> r
-        # stage 2: one shifter, saturated
+            xs = x
+        # stage 2: the shift by the multiple of 8 (arithmetic, so no bit is lost to the sign)
+        xc, rf = Signal.like(xs, name="xc"), Signal(3, name="rf")
+        m.d.sync += [xc.eq(xs >> Cat(Const(0, 3), r[3:])), rf.eq(r[:3])]
+        # stage 3: the rest of the shift, saturated
         q2 = Signal(signed(wq), name="q2")
-        m.d.sync += q2.eq(saturate(shifted, wq))
+        m.d.sync += q2.eq(saturate(xc >> rf, wq))
         sticky = Signal(name="sticky")
         if cfg.half_even:  # any bit below the rounding bit: not a tie
-            xv = x << lft if self.shifts_only else x
             mask = (Const(1, 1) << r) - 1
-            m.d.sync += sticky.eq((xv.as_unsigned() & mask[:len(xv)]) != 0)
-        # stage 3: round, zero point, clamp (narrow)
+            sticky_c = Signal(name="sticky_c")
+            m.d.sync += [sticky_c.eq((xs.as_unsigned() & mask[:len(xs)]) != 0),
+                         sticky.eq(sticky_c)]
+        # stage 4: round, zero point, clamp (narrow)
         up = Const(1, 1)
         if cfg.half_even:
             up = ~(self.half_even & q2[0] & ~q2[1] & ~sticky)
