@@ -15,7 +15,6 @@ from hannah_hw.nas.search.objectives import SearchConfigError
 
 BOARDS = ("icebreaker", "ulx3s")
 TOPS = ("accel", "soc")
-CPUS = ("picorv32", "serv")
 # every key a flow file may hold, with its default; None marks "optional, no default"
 DEFAULTS: dict[str, Any] = {
     "name": "flow",
@@ -127,8 +126,10 @@ def check_flow_config(cfg: dict, where: str) -> None:
     if bad:
         raise FlowConfigError(f"{where}: deploy.bitstream: unknown top(s) {bad}; choose from "
                               f"{', '.join(TOPS)}")
-    if cfg["deploy"]["cpu"] not in CPUS:
-        raise FlowConfigError(f"{where}: deploy.cpu must be one of {', '.join(CPUS)}, got "
+    from hannah_hw.fw.build import CPU_ISAS
+
+    if cfg["deploy"]["cpu"] not in CPU_ISAS:
+        raise FlowConfigError(f"{where}: deploy.cpu must be one of {', '.join(CPU_ISAS)}, got "
                               f"{cfg['deploy']['cpu']!r}")
     for section, key in (("search", "budget"), ("confirm", "front"), ("confirm", "samples"),
                          ("deploy", "simulate_samples"), ("deploy", "soc_samples"),

@@ -17,7 +17,10 @@ from hannah_hw.accel.config import AccelConfig, ConfigError
 RAM_SIZES = tuple(1 << k for k in range(15, 22))  # bytes, 32 KiB to 2 MiB: the smallest it fits
 RV_GCC = "riscv64-unknown-elf-gcc"
 ISAS = ("rv32im", "rv32i")  # the SoC's core is configured to match (soc.ISA_PARAMS)
-CPU_ISAS = {"picorv32": ISAS, "serv": ("rv32i",)}  # as hannah_hw.soc.soc (no Amaranth here)
+# the SoC's cores and the ISAs each runs. SERV: bit-serial RV32I without CSRs (no traps),
+# its registers in one block RAM; in the demo's iCE40 SoC 1,154 logic cells fewer than the
+# RV32I PicoRV32, at ~35 cycles per instruction
+CPU_ISAS = {"picorv32": ISAS, "serv": ("rv32i",)}
 
 
 class FirmwareError(RuntimeError):

@@ -13,6 +13,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hannah_hw.accel.config import AccelConfig
+from hannah_hw.fw.build import CPU_ISAS
 from hannah_hw.hw.accel import Accelerator
 
 # byte addresses of the regions (address bits 31..28 select one)
@@ -28,9 +29,6 @@ CPU_PARAMS = {"ENABLE_MUL": 0, "ENABLE_FAST_MUL": 1, "ENABLE_DIV": 1, "BARREL_SH
 ISA_PARAMS = {"rv32im": CPU_PARAMS,
               "rv32i": {**CPU_PARAMS, "ENABLE_FAST_MUL": 0, "ENABLE_DIV": 0,
                         "BARREL_SHIFTER": 0, "ENABLE_COUNTERS": 0, "ENABLE_COUNTERS64": 0}}
-# SERV: bit-serial RV32I without CSRs (no traps), its registers in one block RAM; in the
-# demo's iCE40 SoC 1,154 logic cells fewer than the RV32I PicoRV32, at ~35 cycles/instruction
-CPU_ISAS = {"picorv32": ("rv32im", "rv32i"), "serv": ("rv32i",)}
 RAM_KINDS = ("dual", "single", "spram")
 BOARD_RAM = {"ecp5": "single", "ice40": "spram"}  # what an FPGA family builds
 
