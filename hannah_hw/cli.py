@@ -8,21 +8,18 @@ from pathlib import Path
 
 import click
 
-from hannah_hw.cli_common import _load_batch, batch_io, user_errors
-
-
-def _space_args(pairs: tuple[str, ...]) -> dict:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--space-arg")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
+from hannah_hw import cli_common as cc
+from hannah_hw.cli_common import (
+    _load_arch,
+    _load_batch,
+    _space_args,
+    batch_io,
+    check_output,
+    user_errors,
+    write_file,
+)
+from hannah_hw.nas.search.interrupt import exit_on_signal
+from hannah_hw.util.names import printable
 
 space_arg_option = click.option(
     "--space-arg", "space_args", multiple=True, metavar="KEY=VALUE",
@@ -42,7 +39,8 @@ def space():
 
 @space.command("show")
 @click.argument("space_ref", metavar="SPACE")
-@click.option("--seed", default=0, show_default=True, help="Seed for the sampled architecture.")
+@click.option("--seed", type=cc.SEED, default=0, show_default=True,
+              help="Seed for the sampled architecture.")
 @click.option("--save", type=click.Path(dir_okay=False), help="Write the sample's ArchSpec here.")
 @space_arg_option
 @user_errors
@@ -70,7 +68,7 @@ def space_show(space_ref, seed, save, space_args):
     cost = cost_metrics(graph)
     click.echo("cost: " + ", ".join(f"{k} {v:,}" for k, v in cost.items()))
     if save:
-        ArchSpec.from_graph(space_ref, graph, kwargs).save(save)
+        write_file(save, ArchSpec.from_graph(space_ref, graph, kwargs).to_json() + "\n", "--save")
         click.echo(f"wrote {save}")
 
 
@@ -90,46 +88,49 @@ def _shape(node):
               help="Also draw the objectives and the Pareto front to this PNG.")
 @click.option("--strategy", type=click.Choice(["random", "aging", "nsga2"]), default="nsga2",
               show_default=True)
-@click.option("--budget", type=int, default=20, show_default=True,
+@click.option("--budget", type=cc.COUNT, default=20, show_default=True,
               help="Candidates to evaluate in total (a resumed study continues to this).")
 @click.option("--objective", "objectives", multiple=True, metavar="NAME:min|max",
               help="Objective (repeatable). Default: error:min and macs:min with --dataset, "
                    "else macs:min and peak_memory:min.")
 @click.option("--constraint", "constraints", multiple=True, metavar="NAME<=VALUE",
               help="Constraint on a metric (repeatable); also <, >=, >.")
-@click.option("--workers", type=int, default=1, show_default=True,
+@click.option("--workers", type=cc.COUNT, default=1, show_default=True,
               help="Worker processes sharing the study.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=cc.SEED, default=0, show_default=True)
 @click.option("--dataset", type=click.Choice(["digits", "fashion", "kws"]), default=None,
               help="Train each candidate (float, then QAT) on this data set; its quantised "
                    "accuracy becomes a metric.")
-@click.option("--epochs", type=int, default=2, show_default=True, help="Float epochs.")
-@click.option("--qat-epochs", type=int, default=1, show_default=True)
-@click.option("--wbits", type=int, default=8, show_default=True)
-@click.option("--abits", type=int, default=8, show_default=True)
-@click.option("--limit", type=int, default=None, help="Train on at most this many samples.")
-@click.option("--population", type=int, default=20, show_default=True,
+@click.option("--epochs", type=cc.EPOCHS, default=2, show_default=True, help="Float epochs.")
+@click.option("--qat-epochs", type=cc.EPOCHS, default=1, show_default=True)
+@click.option("--wbits", type=cc.NBITS, default=8, show_default=True)
+@click.option("--abits", type=cc.NBITS, default=8, show_default=True)
+@click.option("--limit", type=cc.COUNT, default=None, help="Train on at most this many samples.")
+@click.option("--population", type=click.IntRange(min=2), default=20, show_default=True,
               help="Population size of aging evolution and NSGA-II.")
-@click.option("--kws-clips", type=int, default=20000, show_default=True,
+@click.option("--kws-clips", type=cc.KWS_CLIPS, default=20000, show_default=True,
               help="Synthesised clips of the kws data set.")
-@click.option("--pe-cols", type=int, default=None,
+@click.option("--pe-cols", type=cc.COUNT, default=None,
               help="MAC lanes of the accelerator that prices candidates (default: derived).")
 @click.option("--board", type=click.Choice(["icebreaker", "ulx3s"]), default="icebreaker",
               show_default=True, help="FPGA for the resource metrics (luts, dsps, brams, fits).")
 @click.option("--storage", default=None, metavar="URL",
               help="Database URL (e.g. postgresql://...); default: sqlite in the study dir.")
 @space_arg_option
+@exit_on_signal
 @user_errors
 def search(space_ref, study_dir, show, as_json, plot, strategy, budget, objectives, constraints,
            workers, seed, dataset, epochs, qat_epochs, wbits, abits, limit, population, kws_clips,
            pe_cols, board, storage, space_args):
     """Search SPACE; killed and started again with the same arguments, it resumes."""
     from hannah_hw.nas.search.objectives import SearchConfigError
-    from hannah_hw.nas.search.runner import format_summary, plot_summary, run_search, summary
-    from hannah_hw.nas.search.study import SearchConfig, storage_url
+    from hannah_hw.nas.search.storage import storage_url
 
+    check_output(plot, "--plot")
     study_path = Path(study_dir)
-    url = storage_url(study_path, storage)
+    url = storage_url(study_path, storage)  # a malformed URL fails before the heavy imports
+    from hannah_hw.nas.search.runner import format_summary, plot_summary, run_search, summary
+    from hannah_hw.nas.search.study import SearchConfig
     if not show:
         if not space_ref:
             raise SearchConfigError("SPACE is required unless --show is given")
@@ -158,49 +159,27 @@ def search(space_ref, study_dir, show, as_json, plot, strategy, budget, objectiv
         click.echo(f"wrote {plot_summary(s, Path(plot))}")
 
 
-def _load_arch(arch: str, params: str | None, space_args: tuple[str, ...]):
-    """ARCH.json, or SPACE with --params P.json (parameter values or an ArchSpec)."""
-    from hannah_hw.nas.archspec import ArchSpec, SpaceError, build_space
-
-    if arch.endswith(".json") and ":" not in arch:
-        if params:
-            raise SpaceError("--params goes with a SPACE, not with an ARCH.json")
-        return ArchSpec.load(arch)
-    kwargs = _space_args(space_args)
-    graph = build_space(arch, kwargs)
-    if params:
-        p = Path(params)
-        if not p.is_file():
-            raise SpaceError(f"--params file {params} does not exist")
-        try:
-            values = json.loads(p.read_text())
-        except json.JSONDecodeError as e:
-            raise SpaceError(f"--params {params}: not JSON ({e})") from None
-        graph.set_params(values.get("params", values) if isinstance(values, dict) else {})
-    return ArchSpec.from_graph(arch, graph, kwargs)
-
-
 @main.command()
 @click.argument("arch", metavar="ARCH.json|SPACE")
 @click.option("--params", type=click.Path(dir_okay=False), help="Parameter values for SPACE.")
 @click.option("--dataset", type=click.Choice(["kws", "fashion", "digits"]), required=True)
-@click.option("--epochs", type=int, default=10, show_default=True, help="Float epochs.")
-@click.option("--qat-epochs", type=int, default=3, show_default=True)
-@click.option("--wbits", type=int, default=8, show_default=True, help="Weight bits (2-8).")
-@click.option("--abits", type=int, default=8, show_default=True, help="Activation bits (2-8).")
+@click.option("--epochs", type=cc.EPOCHS, default=10, show_default=True, help="Float epochs.")
+@click.option("--qat-epochs", type=cc.EPOCHS, default=3, show_default=True)
+@click.option("--wbits", type=cc.NBITS, default=8, show_default=True, help="Weight bits (2-8).")
+@click.option("--abits", type=cc.NBITS, default=8, show_default=True, help="Activation bits (2-8).")
 @click.option("--scales", type=click.Choice(["pow2", "fixed"]), default="pow2", show_default=True,
               help="Power-of-two scales, or per-channel float scales with fixed-point "
                    "multipliers.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--lr", type=float, default=3e-3, show_default=True)
-@click.option("--batch-size", type=int, default=128, show_default=True)
-@click.option("--patience", type=int, default=None, help="Early stopping patience (epochs).")
+@click.option("--seed", type=cc.SEED, default=0, show_default=True)
+@click.option("--lr", type=cc.Positive(), default=3e-3, show_default=True)
+@click.option("--batch-size", type=cc.COUNT, default=128, show_default=True)
+@click.option("--patience", type=cc.COUNT, default=None, help="Early stopping patience (epochs).")
 @click.option("--data-dir", type=click.Path(), default=None,
               help="Real data (Speech Commands layout for kws; IDX files for fashion).")
-@click.option("--kws-clips", type=int, default=20000, show_default=True,
+@click.option("--kws-clips", type=cc.KWS_CLIPS, default=20000, show_default=True,
               help="Synthesised keyword clips (generated once, cached).")
-@click.option("--limit", type=int, default=None, help="Use at most this many training samples.")
+@click.option("--limit", type=cc.COUNT, default=None, help="At most this many training samples.")
 @space_arg_option
 @user_errors
 def train(arch, params, dataset, epochs, qat_epochs, wbits, abits, scales, out_dir, seed, lr,
@@ -231,14 +210,12 @@ def train(arch, params, dataset, epochs, qat_epochs, wbits, abits, scales, out_d
 @user_errors
 def infer(qgraph, input_path, output_path, dequantize):
     """Run the integer reference interpreter on a batch."""
-    import numpy as np
-
     from hannah_hw.ir.interpreter import dequantize_output, run
     from hannah_hw.ir.qgraph import QGraph
 
     g = QGraph.load(qgraph)
     y = run(g, _load_batch(g, input_path))
-    np.save(output_path, dequantize_output(g, y) if dequantize else y)
+    write_file(output_path, dequantize_output(g, y) if dequantize else y)
     click.echo(f"wrote {output_path}: {y.shape[0]} samples, outputs {tuple(y.shape[1:])}")
 
 
@@ -260,21 +237,37 @@ def export_onnx_cmd(qgraph, output_path):
 @main.command("import-onnx")
 @click.argument("model", type=click.Path())
 @click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--input-shape", default=None, metavar="C,H,W",
+              help="Per-sample input shape (C,L or C,H,W; no batch axis) for models whose "
+                   "input axes are dynamic (named). A dynamic batch axis needs none.")
 @user_errors
-def import_onnx_cmd(model, output_path):
+def import_onnx_cmd(model, output_path, input_shape):
     """Read a quantised ONNX model (QDQ or QOperator) into a QGraph."""
     from hannah_hw.ir.onnx_import import import_onnx
+    from hannah_hw.ir.qgraph import QGraphError
 
-    g = import_onnx(model)
-    g.save(output_path)
+    shape = None
+    if input_shape is not None:
+        try:
+            shape = tuple(int(s) for s in input_shape.split(","))
+        except ValueError:
+            shape = ()
+        if not shape or min(shape) < 1:
+            raise QGraphError(f"--input-shape {input_shape!r}: must be positive integers "
+                              "separated by commas, e.g. 3,32,32 (no batch axis)")
+    g = import_onnx(model, shape)
+    try:
+        g.save(output_path)
+    except OSError as e:
+        raise QGraphError(f"-o {output_path}: cannot be written ({e.strerror or e})") from None
     click.echo(f"wrote {output_path}: {len(g.nodes)} nodes ({', '.join(n.op for n in g.nodes)}),"
                f" {g.macs():,} MACs per sample")
 
 
 @main.command()
 @click.argument("qgraph", type=click.Path())
-@click.option("--pe-cols", type=int, default=None, help="MAC lanes (default: derived).")
-@click.option("--clock-mhz", type=float, default=None,
+@click.option("--pe-cols", type=cc.COUNT, default=None, help="MAC lanes (default: derived).")
+@click.option("--clock-mhz", type=cc.Positive(10_000), default=None,
               help="[default: the board's clock, else 50]")
 @click.option("--board", "board_name", type=click.Choice(["icebreaker", "ulx3s"]), default=None,
               help="As generate --fit BOARD builds it: lanes that fit, the board's schedule.")
@@ -295,32 +288,33 @@ def cost(qgraph, pe_cols, clock_mhz, board_name, as_json):
 
         b = board(board_name)
         cfg, family = fit_config(g, board_name, pe_cols=pe_cols), b.family
-        clock_mhz = clock_mhz or b.target_hz / 1e6
+        default_mhz = b.target_hz / 1e6
     else:
-        cfg = derive_config(g, pe_cols=pe_cols)
-    clock_mhz = clock_mhz or 50.0
+        cfg, default_mhz = derive_config(g, pe_cols=pe_cols), 50.0
+    clock_mhz = default_mhz if clock_mhz is None else clock_mhz
     c = predict_cost(g, cfg, clock_hz=clock_mhz * 1e6, family=family)
     if as_json:
         click.echo(json.dumps({"config": json.loads(cfg.to_json()), **c}, indent=2))
         return
+    per_mac = "no MACs" if c["pj_per_mac"] is None else f"{c['pj_per_mac']:.2f} pJ/MAC"
     click.echo(f"{cfg.mac_units} MAC units; {c['macs']:,} MACs in {c['cycles']:,} cycles "
                f"(U = {c['utilization']:.3f}), {c['latency_s'] * 1e3:.3f} ms at {clock_mhz:g} "
-               f"MHz, {c['energy_pj'] / 1e6:.3f} uJ ({c['pj_per_mac']:.2f} pJ/MAC)")
+               f"MHz, {c['energy_pj'] / 1e6:.3f} uJ ({per_mac})")
     _layer_table(c["layers"])
 
 
 def _layer_table(layers: list[dict]) -> None:
     for ly in layers:
         click.echo(f"  {ly['op']:15s} {ly['cycles']:>10,} cycles  U {ly['utilization']:.3f}  "
-                   f"{ly['name']}")
+                   f"{printable(ly['name'])}")
 
 
 @main.command()
 @click.argument("qgraph", type=click.Path())
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="HWDIR to write.")
-@click.option("--pe-rows", type=int, default=None, help="Output positions in parallel (1).")
-@click.option("--pe-cols", type=int, default=None,
+@click.option("--pe-rows", type=cc.COUNT, default=None, help="Output positions in parallel (1).")
+@click.option("--pe-cols", type=cc.COUNT, default=None,
               help="MAC lanes, output channels in parallel (default: derived from the graph).")
 @click.option("--fit", "fit_board", type=click.Choice(["icebreaker", "ulx3s"]), default=None,
               help="Pick a configuration that fits this board (resource model), or fail.")
@@ -344,31 +338,31 @@ def generate(qgraph, out_dir, pe_rows, pe_cols, fit_board):
 @batch_io
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
               help="REPORT.json: measured and predicted cycles, utilisation, energy per layer.")
-@click.option("--clock-mhz", type=float, default=50.0, show_default=True)
-@click.option("--rate-hz", type=float, default=1.0, show_default=True,
+@click.option("--clock-mhz", type=cc.Positive(10_000), default=50.0, show_default=True)
+@click.option("--rate-hz", type=cc.Positive(), default=1.0, show_default=True,
               help="Inferences per second, for the average power.")
 @click.option("--energy-table", type=click.Path(dir_okay=False), default=None,
               help="JSON of per-event energies (default: the cited 45 nm table).")
-@click.option("--max-cycles", type=int, default=1 << 30, show_default=True,
+@click.option("--max-cycles", type=cc.SIM_CYCLES, default=1 << 30, show_default=True,
               help="Per inference; a run that takes longer ends with an error.")
 @user_errors
 def simulate(hwdir, input_path, output_path, report_path, clock_mhz, rate_hz, energy_table,
              max_cycles):
     """Run inputs through the generated RTL (Verilator): outputs and measured counters."""
-    import numpy as np
-
     from hannah_hw.accel.config import ConfigError
-    from hannah_hw.accel.energy import load_table
-    from hannah_hw.hw.generate import load_hwdir
+    from hannah_hw.hw.generate import load_hwdir, min_cycles
     from hannah_hw.hw.generate import simulate as sim
     from hannah_hw.simulate.verilator import SimulatorError
 
-    g, _, _ = load_hwdir(Path(hwdir))
+    # every input checked before any progress: what fails after it is the run's own result
+    g, cfg, prog = load_hwdir(Path(hwdir))
     x = _load_batch(g, input_path)
-    try:
-        table = load_table(energy_table) if energy_table else None
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+    table = cc.energy_table(energy_table)
+    check_output(output_path)
+    check_output(report_path, "--report")
+    if max_cycles < min_cycles(prog, cfg):
+        raise ConfigError(f"--max-cycles {max_cycles}: an inference of {hwdir} takes at least "
+                          f"{min_cycles(prog, cfg):,} cycles; the watchdog would stop each")
     click.echo("building the simulator (Verilator; reused when the design is unchanged)",
                err=True)
     try:
@@ -377,9 +371,9 @@ def simulate(hwdir, input_path, output_path, report_path, clock_mhz, rate_hz, en
                          max_cycles)
     except SimulatorError as e:
         raise ConfigError(f"simulation of {hwdir}: {e}") from None
-    np.save(output_path, y)
+    write_file(output_path, y)
     if report_path:
-        Path(report_path).write_text(json.dumps(rep, indent=2) + "\n")
+        write_file(report_path, json.dumps(rep, indent=2) + "\n", "--report")
     click.echo(f"wrote {output_path}: {len(x)} samples; {rep['cycles']:,} cycles per inference "
                f"(predicted {rep['predicted_cycles']:,}), U = {rep['utilization']:.3f}, "
                f"{rep['energy_uj']:.3f} uJ ({rep['pj_per_mac']:.2f} pJ/MAC, "

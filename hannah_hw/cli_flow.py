@@ -9,12 +9,14 @@ from pathlib import Path
 import click
 
 from hannah_hw.cli_common import user_errors
+from hannah_hw.nas.search.interrupt import exit_on_signal
 
 
 @click.command()
 @click.argument("config_path", metavar="CONFIG.yaml", type=click.Path())
 @click.option("--out", "rundir", required=True, type=click.Path(file_okay=False),
               help="RUNDIR: every stage's artefacts and flow.json, the record of what is done.")
+@exit_on_signal
 @user_errors
 def flow(config_path, rundir):
     """Search, confirm the front in RTL simulation, then train, generate, simulate, emit
@@ -25,11 +27,12 @@ def flow(config_path, rundir):
 
     cfg = load_flow_config(Path(config_path))
     try:
-        run_flow(cfg, Path(rundir), log=lambda msg: click.echo(msg, err=True))
-    except KeyboardInterrupt:
+        run_flow(cfg, Path(rundir), log=lambda msg: click.echo(msg, err=True),
+                 where=config_path)
+    except KeyboardInterrupt as e:  # SIGINT or SIGTERM: exit 130 or 143
         click.echo(f"interrupted: finished stages are kept in {rundir}/flow.json; run the same "
                    "command again to resume", err=True)
-        sys.exit(130)
+        sys.exit(getattr(e, "exit_code", 130))
     click.echo(f"flow done: {rundir}/report.html")
 
 

@@ -23,8 +23,11 @@ from hannah_hw.cli_common import user_errors
 @user_errors
 def bitstream(hwdir, board_name, out_dir, top, fwdir):
     """Build an FPGA bitstream of a generated accelerator (HWDIR) for a board."""
+    from hannah_hw.accel.config import ConfigError
     from hannah_hw.fpga.build import build_bitstream
 
+    if fwdir and top != "soc":  # else it would be ignored without a word
+        raise ConfigError("--fwdir goes with --top soc (the accelerator alone runs no firmware)")
     rep = build_bitstream(Path(hwdir), board_name, Path(out_dir), top,
                           Path(fwdir) if fwdir else None,
                           lambda s: click.echo(f"bitstream: {s}", err=True))

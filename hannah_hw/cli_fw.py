@@ -9,7 +9,15 @@ from pathlib import Path
 
 import click
 
-from hannah_hw.cli_common import _load_batch, batch_io, user_errors
+from hannah_hw.cli_common import (
+    COUNT,
+    SOC_CYCLES,
+    _load_batch,
+    batch_io,
+    check_output,
+    user_errors,
+    write_file,
+)
 
 
 @click.command()
@@ -57,8 +65,8 @@ def firmware(hwdir, out_dir, targets, cpu, isa, no_reference):
               help="REPORT.json: cycles end to end, in the accelerator and in the driver.")
 @click.option("--no-accel", is_flag=True,
               help="Run the reference kernels on the soft core instead of the accelerator.")
-@click.option("--limit", type=int, default=None, help="Only the first N inputs.")
-@click.option("--max-cycles", type=int, default=1 << 36, show_default=True,
+@click.option("--limit", type=COUNT, default=None, help="Only the first N inputs.")
+@click.option("--max-cycles", type=SOC_CYCLES, default=1 << 36, show_default=True,
               help="For the whole run; a firmware that takes longer ends with an error.")
 @click.option("--board", "board_name", type=click.Choice(["icebreaker", "ulx3s"]), default=None,
               help="The SoC as that board's bitstream builds it: the RAM as one read and one "
@@ -71,13 +79,19 @@ def soc_sim(fwdir, input_path, output_path, report_path, no_accel, limit, max_cy
     import numpy as np
 
     from hannah_hw.accel.config import ConfigError
-    from hannah_hw.fw.build import hwdir_of, soc_simulate
+    from hannah_hw.fw.build import hwdir_of, soc_config, soc_image, soc_simulate
     from hannah_hw.hw.generate import load_hwdir
     from hannah_hw.ir.interpreter import run
     from hannah_hw.simulate.verilator import SimulatorError
 
+    # every input checked before the first line of progress: the FWDIR's HWDIR, the inputs,
+    # where the outputs go, the rv32 build's record and image
     g, _, _ = load_hwdir(hwdir_of(Path(fwdir)))
     x = _load_batch(g, input_path)[:limit]
+    check_output(output_path)
+    check_output(report_path, "--report")
+    _, ram, _, _ = soc_config(Path(fwdir))
+    soc_image(Path(fwdir), ram)
     shape = g.tensors[g.outputs[0]].shape
     click.echo("building the SoC simulator (Verilator; reused when the design is unchanged)",
                err=True)
@@ -90,9 +104,9 @@ def soc_sim(fwdir, input_path, output_path, report_path, no_accel, limit, max_cy
     ref = run(g, x)
     rep.update(reference_match=bool(np.array_equal(y, ref)),
                mismatching_outputs=int((y != ref).sum()))
-    np.save(output_path, y)
+    write_file(output_path, y)
     if report_path:
-        Path(report_path).write_text(json.dumps(rep, indent=2) + "\n")
+        write_file(report_path, json.dumps(rep, indent=2) + "\n", "--report")
     where = (f"{rep['accel_cycles']:,} in the accelerator + {rep['dma_cycles']:,} input DMA + "
              f"{rep['driver_cycles']:,} in the driver ({100 * rep['driver_share']:.2f} %)"
              if not no_accel else "all on the soft core")

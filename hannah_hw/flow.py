@@ -14,7 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from hannah_hw.flow_config import STAGES, FlowConfigError, stage_keys
+from hannah_hw.flow_config import (
+    STAGES,
+    FlowConfigError,
+    check_space,
+    stage_keys,
+    without_secrets,
+)
 from hannah_hw.nas.search.objectives import SearchConfigError
 
 RECORD = "flow.json"
@@ -27,11 +33,18 @@ class FlowError(FlowConfigError):
 
 def read_record(rundir: Path) -> dict:
     try:
-        return json.loads((Path(rundir) / RECORD).read_text())
+        rec = json.loads((Path(rundir) / RECORD).read_text())
     except FileNotFoundError:
         return {"stages": {}}
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise FlowError(f"{rundir}/{RECORD} is corrupt ({e}); remove it to start again") from None
+    stages = rec.get("stages") if isinstance(rec, dict) else None
+    if not isinstance(stages, dict) or not all(
+            isinstance(v, dict) and {"key", "seconds", "finished", "result"} <= v.keys()
+            for v in stages.values()):
+        raise FlowError(f"{rundir}/{RECORD} is corrupt (not a record of flow stages); remove "
+                        "it to start again")
+    return rec
 
 
 def _write_json(path: Path, data) -> None:
@@ -285,12 +298,14 @@ RUNNERS = {"search": _search, "confirm": _confirm, "train": _train,
 assert list(RUNNERS) == list(STAGES)
 
 
-def run_flow(cfg: dict, rundir: Path, log: Log = print) -> dict:
-    """Run the stages not yet done with these settings; returns the record."""
+def run_flow(cfg: dict, rundir: Path, log: Log = print, where: str = "flow file") -> dict:
+    """Run the stages not yet done with these settings; returns the record. ``where`` (the
+    flow file) names the source of a configuration error."""
     rundir = Path(rundir)
-    rundir.mkdir(parents=True, exist_ok=True)
     rec = read_record(rundir)
-    rec["config"] = cfg
+    check_space(cfg, str(where))  # before any stage, and before RUNDIR is made
+    rundir.mkdir(parents=True, exist_ok=True)
+    rec["config"] = without_secrets(cfg)
     keys = stage_keys(cfg)
     stale = False
     for i, (stage, fn) in enumerate(RUNNERS.items(), 1):

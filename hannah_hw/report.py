@@ -11,13 +11,21 @@ from pathlib import Path
 
 import numpy as np
 
+from hannah_hw.cli_common import _user_errors
 from hannah_hw.flow import FlowError, read_record
+from hannah_hw.util.names import md_text, printable
 
 PLOTS = ("front", "history", "layers", "energy")
 
 
 def _load(path: Path):
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise FlowError(f"{path} is corrupt ({e}); rerun its stage with 'hannah-hw flow'") \
+            from None
 
 
 def _plots(run: Path, out: Path) -> dict[str, Path]:
@@ -26,6 +34,15 @@ def _plots(run: Path, out: Path) -> dict[str, Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    before = set(plt.get_fignums())
+    try:
+        return _draw(run, out, plt)
+    finally:  # a malformed record fails mid-plot: its figures must not pile up
+        for num in set(plt.get_fignums()) - before:
+            plt.close(num)
+
+
+def _draw(run: Path, out: Path, plt) -> dict[str, Path]:
     from hannah_hw.nas.search.runner import plot_summary
 
     made = {}
@@ -204,6 +221,11 @@ def _checks(st: dict) -> list[tuple[str, str]]:
     return out
 
 
+def _html(text) -> str:
+    """A value from the records (any JSON type, maybe a lone surrogate) as HTML text."""
+    return html.escape(printable(str(text), max_len=1000))
+
+
 def write_report(rundir: Path) -> tuple[Path, Path]:
     """RUNDIR/report.html (self-contained) and RUNDIR/report.md (plots in RUNDIR/report/)."""
     run = Path(rundir)
@@ -213,27 +235,35 @@ def write_report(rundir: Path) -> tuple[Path, Path]:
                         "'hannah-hw flow' first")
     pdir = run / "report"
     pdir.mkdir(exist_ok=True)
-    plots = _plots(run, pdir)
-    sections = _rows(rec)
-    title = f"hannah-hw report: {rec.get('config', {}).get('name', run.name)}"
-    md = [f"# {title}", ""]
-    body = [f"<h1>{html.escape(title)}</h1>"]
+    try:  # a hand-edited or foreign record: one line, not a KeyError from deep inside
+        plots = _plots(run, pdir)
+        sections = _rows(rec)
+        title = f"hannah-hw report: {rec.get('config', {}).get('name', run.name)}"
+    except _user_errors():
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OSError,
+            ArithmeticError) as e:  # ArithmeticError: e.g. a huge int matplotlib cannot take
+        raise FlowError(f"{run}: the flow's records are incomplete or malformed "
+                        f"({type(e).__name__}: {e}); rerun 'hannah-hw flow'") from None
+    md = [f"# {md_text(title)}", ""]
+    body = [f"<h1>{_html(title)}</h1>"]
     for name in PLOTS:
         if name in plots:
             data = base64.b64encode(plots[name].read_bytes()).decode()
             body.append(f'<img alt="{name}" src="data:image/png;base64,{data}">')
             md.append(f"![{name}](report/{plots[name].name})")
     for head, rows in sections:
-        md += ["", f"## {head}", "", "| | |", "|---|---|"]
-        md += [f"| {k} | {v} |" for k, v in rows]
-        body.append(f"<h2>{html.escape(head)}</h2><table>" + "".join(
-            f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+        md += ["", f"## {md_text(head)}", "", "| | |", "|---|---|"]
+        md += [f"| {md_text(k)} | {md_text(v)} |" for k, v in rows]
+        body.append(f"<h2>{_html(head)}</h2><table>" + "".join(
+            f"<tr><th>{_html(k)}</th><td>{_html(v)}</td></tr>" for k, v in rows)
             + "</table>")
     style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}img{max-width:100%}"
              "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:2px 8px;"
              "text-align:left}")
     (run / "report.html").write_text(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-        f"</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n")
-    (run / "report.md").write_text("\n".join(md) + "\n")
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{_html(title)}"
+        f"</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n",
+        encoding="utf-8")
+    (run / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     return run / "report.html", run / "report.md"

@@ -86,3 +86,30 @@ def quantize(src: Path, dst: Path, shape, fmt: str, per_channel: bool, seed: int
                     reduce_range=reduce_range,
                     activation_type=QuantType.QUInt8 if activation == "uint8" else QuantType.QInt8)
     return x
+
+
+def edited(src: Path, dst: Path, edit) -> Path:
+    """A copy of the model at ``src`` changed in place by ``edit(model)``, saved to ``dst``."""
+    model = onnx.load(str(src))
+    edit(model)
+    onnx.save(model, str(dst))
+    return dst
+
+
+def set_initializer(model: onnx.ModelProto, name: str, value) -> None:
+    """Replace an initializer's values, keeping its dtype and shape."""
+    for i, init in enumerate(model.graph.initializer):
+        if init.name == name:
+            old = numpy_helper.to_array(init)
+            new = np.broadcast_to(np.asarray(value, old.dtype), old.shape).copy()
+            model.graph.initializer[i].CopyFrom(numpy_helper.from_array(new, name))
+            return
+    raise KeyError(name)
+
+
+def set_attribute(node: onnx.NodeProto, name: str, value) -> None:
+    for i, a in enumerate(node.attribute):
+        if a.name == name:
+            del node.attribute[i]
+            break
+    node.attribute.append(helper.make_attribute(name, value))

@@ -29,7 +29,7 @@ from hannah_hw.simulate.accel_sim import (
     run_commands,
     simulate_program,
 )
-from hannah_hw.simulate.verilator import BUILD, SimulatorError
+from hannah_hw.simulate.verilator import SimulatorError, build_dir
 
 pytestmark = pytest.mark.sim
 N_RANDOM = 16
@@ -67,10 +67,7 @@ def _cases(scales):
 
 def _design(cases, lanes):
     cfg = merge_configs([derive_config(qg, pe_cols=lanes) for _, qg, _ in cases])
-    key = cfg.to_json()
-    import hashlib
-
-    v = BUILD / f"src-{hashlib.sha1(key.encode()).hexdigest()[:12]}" / "accel.v"
+    v = build_dir("src", cfg.to_json()) / "accel.v"
     emit_verilog(Accelerator(cfg), "accel", v)
     return cfg, build_harness(v)
 
@@ -136,7 +133,7 @@ def _shipped(path, seed=0):
 def test_shipped_networks_run_bit_exact_on_one_design():
     nets = [_shipped("nas/kws_tcresnet8.json"), _shipped("nas/fashion_resnet.json")]
     cfg = merge_configs([derive_config(qg, pe_cols=16) for qg, _ in nets])
-    v = BUILD / "src-shipped" / "accel.v"
+    v = build_dir("src", "shipped") / "accel.v"
     emit_verilog(Accelerator(cfg), "accel", v)
     exe = build_harness(v)
     for (qg, x), name in zip(nets, ("kws", "fashion")):
@@ -153,7 +150,7 @@ def test_imported_onnx_with_zero_points_and_half_even(tmp_path):
     qg = import_onnx(tmp_path / "q.onnx")
     cfg = derive_config(qg, pe_cols=4)
     assert cfg.half_even and cfg.zero_points
-    v = BUILD / "src-onnx" / "accel.v"
+    v = build_dir("src", "onnx") / "accel.v"
     emit_verilog(Accelerator(cfg), "accel", v)
     _check("onnx", qg, x[:3], cfg, build_harness(v))
 

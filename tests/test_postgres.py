@@ -1,5 +1,6 @@
 """Several machines on one search: two ``hannah-hw search`` workers share a study in a real
-PostgreSQL server (a throw-away cluster on loopback), as ``--storage postgresql://...`` does."""
+PostgreSQL server (a throw-away cluster on loopback, with password authentication), as
+``--storage postgresql://USER@HOST/DB`` does with the password in PGPASSWORD."""
 
 from __future__ import annotations
 
@@ -19,12 +20,14 @@ import optuna
 import pytest
 
 from conftest import ROOT, SPACES, run_cli
+from hannah_hw.nas.search.storage import normalise
 from hannah_hw.nas.search.study import STUDY_NAME
 
 psycopg2 = pytest.importorskip("psycopg2")
 
 PG_USER = "hannah"
 PG_DB = "hannah_study"
+PG_PASSWORD = "pg-s3cret"
 
 
 def _pg_bindir() -> Path | None:
@@ -61,8 +64,9 @@ def _run(cmd: list[str], cwd: Path) -> None:
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL cluster on 127.0.0.1 and a free port, with one empty database; the
-    SQLAlchemy URL is yielded, and the server is stopped and its directory removed afterwards."""
+    """A fresh PostgreSQL cluster on 127.0.0.1 and a free port, with one empty database and a
+    password for TCP connections, given in PGPASSWORD; the plain URL (no driver, no password)
+    is yielded, and the server is stopped and its directory removed afterwards."""
     bindir = _pg_bindir()
     if bindir is None:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found; install the Debian "
@@ -78,8 +82,14 @@ def pg_url() -> Iterator[str]:
         shutil.chown(sock, "postgres", "postgres")
     port = _free_port()
     started = False
+    (base / "pw").write_text(PG_PASSWORD + "\n")
+    if os.geteuid() == 0:
+        shutil.chown(base / "pw", "postgres", "postgres")
+    old_password = os.environ.get("PGPASSWORD")
+    os.environ["PGPASSWORD"] = PG_PASSWORD  # libpq's, read by every worker
     try:
-        _run([str(bindir / "initdb"), "-D", str(data), "--auth=trust", f"--username={PG_USER}",
+        _run([str(bindir / "initdb"), "-D", str(data), "--auth-local=trust",
+              "--auth-host=scram-sha-256", f"--pwfile={base / 'pw'}", f"--username={PG_USER}",
               "--no-locale", "--encoding=UTF8", "--no-sync"], cwd=base)
         # durability is pointless for a throw-away cluster; speed is not
         opts = (f"-c listen_addresses=127.0.0.1 -p {port} -k {sock} -c fsync=off "
@@ -92,8 +102,12 @@ def pg_url() -> Iterator[str]:
         with con.cursor() as cur:
             cur.execute(f"CREATE DATABASE {PG_DB}")
         con.close()
-        yield f"postgresql+psycopg2://{PG_USER}@127.0.0.1:{port}/{PG_DB}"
+        yield f"postgresql://{PG_USER}@127.0.0.1:{port}/{PG_DB}"
     finally:
+        if old_password is None:
+            os.environ.pop("PGPASSWORD", None)
+        else:
+            os.environ["PGPASSWORD"] = old_password
         if started:
             _run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], cwd=base)
         shutil.rmtree(base, ignore_errors=True)
@@ -132,7 +146,7 @@ def _wait(workers: list[tuple[subprocess.Popen, Path]], timeout: float = 240) ->
 
 
 def _trials(url: str) -> list[optuna.trial.FrozenTrial]:
-    storage = optuna.storages.RDBStorage(url)
+    storage = optuna.storages.RDBStorage(normalise(url))
     try:
         return optuna.load_study(study_name=STUDY_NAME, storage=storage).get_trials()
     finally:
@@ -179,8 +193,7 @@ def test_two_workers_share_one_postgresql_study(pg_url, tmp_path):
 
     # 2. resume with a larger budget; the two workers are held at a lock on the trials table
     # until both wait there, so both certainly take part however unevenly they start up
-    dsn = pg_url.replace("+psycopg2", "")
-    con, watch = psycopg2.connect(dsn), psycopg2.connect(dsn)
+    con, watch = psycopg2.connect(pg_url), psycopg2.connect(pg_url)
     watch.autocommit = True  # pg_stat_activity is frozen within one transaction
     workers: list[tuple[subprocess.Popen, Path]] = []
     try:
@@ -219,3 +232,22 @@ def test_two_workers_share_one_postgresql_study(pg_url, tmp_path):
     res = run_cli(*[("aging" if a == "random" else a) for a in args])
     assert res.returncode == 2, res.stderr
     assert "strategy" in res.stderr and "another database for --storage" in res.stderr
+
+
+def test_passwords_stay_out_of_messages_and_a_bad_one_is_one_line(pg_url, tmp_path):
+    con = psycopg2.connect(pg_url)
+    con.autocommit = True
+    with con.cursor() as cur:
+        cur.execute("CREATE DATABASE hannah_empty")
+    con.close()
+    env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
+    empty = pg_url.rsplit("/", 1)[0] + "/hannah_empty"
+    in_url = empty.replace(f"{PG_USER}@", f"{PG_USER}:{PG_PASSWORD}@")
+    res = run_cli("search", "--study", tmp_path, "--storage", in_url, "--show", env=env)
+    assert res.returncode == 2 and "no study at" in res.stderr, res.stderr  # it got in
+    assert PG_PASSWORD not in res.stderr and f"{PG_USER}:***@" in res.stderr
+    for url in (empty, empty.replace(f"{PG_USER}@", f"{PG_USER}:wrong-{PG_PASSWORD}@")):
+        res = run_cli("search", "--study", tmp_path, "--storage", url, "--show", env=env)
+        assert res.returncode == 2 and "cannot be opened" in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1 and PG_PASSWORD not in res.stderr
+        assert "password" in res.stderr  # libpq's cause: none supplied, or it failed

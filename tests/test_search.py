@@ -210,3 +210,104 @@ def test_a_dead_workers_candidate_is_failed_and_queued_again(tmp_path, spaces):
     assert len(queued) == 1 and queued[0].user_attrs["retry_of"] == trial.number
     assert queued[0].user_attrs["arch"] == '{"params": {}}'
     assert reap_stale(study) == 0  # reaped once only
+
+
+@pytest.mark.parametrize("storage,cause", [
+    ("garbage", "is not a database URL"),
+    ("foo://x/y", "unknown database type 'foo'"),
+    ("postgresql://hannah:s3cret@127.0.0.1:1/db", "Connection refused"),
+    ("sqlite:////nonexistent-dir/study.db", "No such file or directory"),
+    (None, "file is not a database; remove it"),  # a corrupt study.db
+])
+def test_a_bad_storage_url_is_one_line_naming_it_and_the_cause(tmp_path, storage, cause):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "study.db").write_bytes(b"not a database, " * 8)
+    args = ["--storage", storage] if storage else []
+    # the search, and for the default storage also --show
+    for extra in ([SPACES_KWS, "--budget", "2"], *([["--show"]] if storage is None else [])):
+        res = run_cli("search", *extra[:1], "--study", tmp_path / "s", *args, *extra[1:])
+        assert res.returncode == 2, res.stderr
+        assert cause in res.stderr and "Traceback" not in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
+        assert "s3cret" not in res.stderr
+        if storage and "s3cret" in storage:
+            assert "hannah:***@127.0.0.1:1/db" in res.stderr
+
+
+SPACES_KWS = f"{ROOT}/nas/kws_tcresnet.py:kws_tcresnet"
+
+
+def test_a_plain_postgresql_url_gets_the_installed_driver():
+    from hannah_hw.nas.search.storage import masked, normalise
+
+    assert normalise("postgresql://u@h/d") == "postgresql+psycopg2://u@h/d"
+    assert normalise("postgresql+psycopg2://u:p@h:5/d") == "postgresql+psycopg2://u:p@h:5/d"
+    assert masked("postgresql://u:p%40w@h/d") == "postgresql://u:***@h/d"
+    assert masked("bad://u:pw@h:x:y/d") == "bad://u:***@h:x:y/d"  # unparsable: masked anyway
+
+
+def test_the_flow_keeps_the_storage_password_out_of_its_record_and_keys(tmp_path, monkeypatch):
+    from hannah_hw import flow as flow_mod
+    from hannah_hw.flow_config import FlowConfigError, load_flow_config, stage_keys
+
+    base = {"space": "nas/image_cnn.py:image_cnn", "data": {"dataset": "digits"},
+            "search": {"storage": "postgresql://hannah:s3cret@db.example/study"}}
+    cfg_path = tmp_path / "flow.yaml"
+    cfg_path.write_text(json.dumps(base))
+    cfg = load_flow_config(cfg_path)
+    other = json.loads(json.dumps(cfg))
+    other["search"]["storage"] = "postgresql://hannah:changed@db.example/study"
+    assert stage_keys(cfg) == stage_keys(other)  # a new password is not a new search
+    other["search"]["storage"] = "postgresql://hannah@db.example/another"
+    assert stage_keys(cfg)["search"] != stage_keys(other)["search"]
+    seen = []
+    monkeypatch.setattr(flow_mod, "RUNNERS", {"search": lambda c, r, log: seen.append(
+        c["search"]["storage"]) or {"ok": 1}})
+    flow_mod.run_flow(cfg, tmp_path / "run", log=lambda m: None)
+    assert seen == ["postgresql://hannah:s3cret@db.example/study"]  # the stage gets it
+    record = (tmp_path / "run" / "flow.json").read_text()
+    assert "s3cret" not in record and "hannah:***@db.example/study" in record
+    cfg_path.write_text(json.dumps({**base, "search": {"storage": "garbage"}}))
+    with pytest.raises(FlowConfigError, match="search.storage: storage 'garbage' is not a"):
+        load_flow_config(cfg_path)
+
+
+def _lock_waiters(lock) -> int:
+    """Processes blocked on an flock of ``lock`` (the "->" lines of /proc/locks)."""
+    ino = f":{os.stat(lock).st_ino} "
+    return sum(1 for ln in open("/proc/locks") if "->" in ln and ino in ln)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="needs Linux's /proc/locks")
+def test_processes_starting_one_new_sqlite_study_at_once_take_turns(tmp_path):
+    """Creating the schema and the study is check-then-create: without the lock two processes
+    starting together crashed (a duplicate alembic_version row, "table already exists").
+    Both are held at the lock, released together, and both succeed on one study."""
+    import fcntl
+
+    study = tmp_path / "study"
+    study.mkdir()
+    lock = study / "study.db.lock"
+    cmd = [sys.executable, "-m", "hannah_hw.cli", "search", SPACES_KWS, "--study", str(study),
+           "--strategy", "random", "--budget", "12"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with open(lock, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        try:
+            deadline = time.time() + 120
+            while _lock_waiters(lock) < 2:
+                assert all(p.poll() is None for p in procs), "a process did not wait"
+                assert time.time() < deadline, "the processes never reached the lock"
+                time.sleep(0.05)
+            assert not (study / "study.db").exists()  # nothing created before the lock
+        except BaseException:
+            for p in procs:
+                p.kill()
+            raise
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-2000:]
+    done = complete(trials(study))
+    assert len(done) == 12 and len({t.user_attrs["key"] for t in done}) == 12

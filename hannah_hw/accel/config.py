@@ -10,10 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from hannah_hw.ir.qgraph import QGraph
+from hannah_hw.ir.qgraph import OPS, QGraph
 
 VERSION = 1
 LANE_CHOICES = (4, 8, 16)
+# memory depths the generator builds in seconds (2**20 activation words take ~30 s and fit
+# no supported board); beyond, elaboration runs for minutes and tens of GB
+MAX_DEPTH = {"act_depth": 1 << 20, "weight_depth": 1 << 20, "param_depth": 1 << 16,
+             "desc_depth": 1 << 16}
 
 
 class ConfigError(ValueError):
@@ -50,8 +54,16 @@ class AccelConfig:
             problems.append(f"pe_cols={self.pe_cols} outside 1..64")
         if not 2 <= self.weight_bits <= 8 or not 2 <= self.act_bits <= 16:
             problems.append("weight bits must be 2..8 and activation bits 2..16")
-        if self.acc_bits > 48:
-            problems.append(f"acc_bits={self.acc_bits} exceeds 48")
+        if not 2 <= self.acc_bits <= 48:
+            problems.append(f"acc_bits={self.acc_bits} outside 2..48")
+        if not 1 <= self.mult_bits <= 32 or not 1 <= self.shift_bits <= 8:
+            problems.append(f"mult_bits={self.mult_bits} / shift_bits={self.shift_bits} outside "
+                            "1..32 / 1..8")
+        for f, hi in MAX_DEPTH.items():
+            if not 1 <= getattr(self, f) <= hi:
+                problems.append(f"{f}={getattr(self, f)} outside 1..{hi}")
+        if not set(self.units) <= set(OPS):
+            problems.append(f"units {list(self.units)} are not all of {', '.join(OPS)}")
         if problems:
             raise ConfigError("invalid accelerator configuration: " + "; ".join(problems))
 
@@ -63,12 +75,28 @@ class AccelConfig:
 
     @classmethod
     def load(cls, path: Path) -> AccelConfig:
+        """Read and validate: field types first (ints are ints, flags booleans), then the
+        ranges of ``validate``."""
         try:
             d = json.loads(Path(path).read_text())
             d["units"] = tuple(d["units"])
-            return cls(**d)
-        except (OSError, json.JSONDecodeError, TypeError, KeyError) as e:
+            cfg = cls(**d)
+        except (OSError, ValueError, RecursionError, TypeError, KeyError) as e:
             raise ConfigError(f"{path}: not an accelerator configuration ({e})") from None
+        for f in dataclasses.fields(cls):
+            v = getattr(cfg, f.name)
+            ok = all(isinstance(u, str) for u in v) if f.name == "units" else \
+                isinstance(v, bool) if f.type == "bool" else \
+                isinstance(v, int) and not isinstance(v, bool)
+            if not ok:
+                raise ConfigError(f"{path}: {f.name} is {v!r}; must be {f.type}")
+        if cfg.version != VERSION:
+            raise ConfigError(f"{path}: version {cfg.version}; this hannah-hw writes {VERSION}")
+        try:
+            cfg.validate()
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+        return cfg
 
 
 def _bits_signed(maxabs: int) -> int:

@@ -4,8 +4,9 @@ performance counters (or, before simulation, from the behavioural model)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from hannah_hw.util.jsonfile import read_object
 
 from .config import AccelConfig
 
@@ -13,11 +14,10 @@ DEFAULT_TABLE = Path(__file__).with_name("energy_45nm.json")
 
 
 def load_table(path: str | Path | None = None) -> dict:
+    """The energy table at ``path`` (default: the 45 nm table); a ValueError names the file
+    and what is wrong (unreadable, not a JSON object, lacking an energy)."""
     p = Path(path) if path else DEFAULT_TABLE
-    try:
-        table = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"energy table {p}: {e}") from None
+    table = read_object(p, ValueError, "an energy table").data
     missing = {"mult_8x8_pj", "add_32_pj", "sram_8kb_pj_per_bit"} - set(table)
     if missing:
         raise ValueError(f"energy table {p} lacks {', '.join(sorted(missing))}")

@@ -12,6 +12,7 @@ clamped at the input's zero point)."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -141,6 +142,8 @@ def hw_descriptor(d: dict, cfg: AccelConfig) -> dict[str, int]:
     n_elem = d["cin"] * in_hw
     if op in ("conv", "linear"):
         g = d["groups"]
+        if g < 1:
+            raise ConfigError(f"groups={g}: must be at least 1")
         cout_g = d["cout"] // g
         blocks = -(-cout_g // cfg.pe_cols)
         h.update(mode=MODES["mac"], groups=g, blocks=blocks, cin=d["cin"] // g,
@@ -165,9 +168,11 @@ def hw_descriptor(d: dict, cfg: AccelConfig) -> dict[str, int]:
     for f, kind in HW_FIELDS.items():
         w, signed = lay.kind_shape(kind)
         lo, hi = (-(1 << (w - 1)), (1 << (w - 1)) - 1) if signed else (0, (1 << w) - 1)
+        if kind in ("cnt", "lanes"):  # loop bounds, sizes and steps: a 0 would wrap around
+            lo = 1
         if not lo <= h[f] <= hi:
-            raise ConfigError(f"descriptor field {f}={h[f]} does not fit the configuration's "
-                              f"{w}-bit field")
+            raise ConfigError(f"descriptor field {f}={h[f]} is outside {lo}..{hi}, what the "
+                              f"configuration's {w}-bit field holds")
     return h
 
 
@@ -189,18 +194,37 @@ def _pack(values: np.ndarray, widths: list[int], words: int) -> np.ndarray:
     return out
 
 
+def _check_rows(a: np.ndarray, name: str, shape: tuple[int, ...], depth: int) -> None:
+    """``a`` as (rows, *shape) integers, at most ``depth`` rows (the memory's)."""
+    if not np.issubdtype(a.dtype, np.integer) or a.shape[1:] != shape:
+        raise ConfigError(f"{name} are {a.dtype}{list(a.shape)}; the configuration takes "
+                          f"integers of shape [rows, {', '.join(map(str, shape))}]")
+    if len(a) > depth:
+        raise ConfigError(f"{len(a)} rows of {name} do not fit the configuration's {depth}")
+
+
+def check_weights(weights: np.ndarray, cfg: AccelConfig) -> None:
+    """(entries, lanes) signed weights of the configuration's width, in its memory."""
+    _check_rows(weights, "weights", (cfg.pe_cols,), cfg.weight_depth)
+    lo, hi = -(1 << (cfg.weight_bits - 1)), (1 << (cfg.weight_bits - 1)) - 1
+    if weights.size and (weights.min() < lo or weights.max() > hi):
+        raise ConfigError(f"a weight does not fit the configuration's {cfg.weight_bits} bits")
+
+
 def weight_words(weights: np.ndarray, cfg: AccelConfig) -> np.ndarray:
     """(entries, lanes) weights -> (entries, words) bus words."""
-    lay = HwLayout(cfg)
-    return _pack(weights, [cfg.weight_bits] * cfg.pe_cols, lay.weight_words)
+    check_weights(weights, cfg)
+    return _pack(weights, [cfg.weight_bits] * cfg.pe_cols, HwLayout(cfg).weight_words)
 
 
 def param_words(params: np.ndarray, cfg: AccelConfig) -> np.ndarray:
     """(blocks, lanes, 3) bias/multiplier/shift -> (blocks, words) bus words."""
     lay = HwLayout(cfg)
+    _check_rows(params, "parameters", (cfg.pe_cols, 3), cfg.param_depth)
     enc = params.copy()
     if cfg.mult_bits == 1:
-        enc[..., 1] = [[encode_mult(int(m), cfg) if m else 0 for m in row] for row in enc[..., 1]]
+        enc[..., 1] = np.array([encode_mult(int(m), cfg) if m else 0
+                                for m in enc[..., 1].reshape(-1)], np.int64).reshape(enc.shape[:-1])
     for col, (name, w, signed) in enumerate((("bias", cfg.acc_bits, True),
                                              ("multiplier", lay.mult_w, False),
                                              ("shift", cfg.shift_bits, False))):
@@ -209,4 +233,41 @@ def param_words(params: np.ndarray, cfg: AccelConfig) -> np.ndarray:
         if v.size and (v.min() < lo or v.max() > hi):
             raise ConfigError(f"a {name} does not fit the configuration's {w} bits")
     widths = [cfg.acc_bits, lay.mult_w, cfg.shift_bits] * cfg.pe_cols
-    return _pack(enc.reshape(len(enc), -1), widths, lay.param_words)
+    return _pack(enc.reshape(len(enc), 3 * cfg.pe_cols), widths, lay.param_words)
+
+
+def check_fits(prog, cfg: AccelConfig, where) -> None:
+    """A loaded Program (program.Program) against its configuration, as the simulator and
+    the firmware will pack it: descriptors that fit the descriptor memory and their fields,
+    parameters and weights that fit their memories and widths. Errors name ``where`` and
+    the descriptor."""
+    if not prog.descriptors:
+        raise ConfigError(f"{where}: the Program has no layers")
+    if len(prog.descriptors) > cfg.desc_depth:
+        raise ConfigError(f"{where}: {len(prog.descriptors)} layers do not fit the "
+                          f"configuration's {cfg.desc_depth} descriptors")
+    from .program import OPCODES
+
+    ops = {v: k for k, v in OPCODES.items()}
+    for i, d in enumerate(prog.descriptors):
+        if ops[d["op"]] not in cfg.units:
+            raise ConfigError(f"{where}: descriptor {i} is a {ops[d['op']]}; the configuration "
+                              f"has no such unit (units {', '.join(cfg.units)})")
+        try:
+            h = hw_descriptor(d, cfg)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: descriptor {i}: {e}") from None
+        if h["mode"] == MODES["mac"]:  # its lane blocks' parameter rows and weight words
+            rows = h["groups"] * h["blocks"]
+            for name, start, n, have in (
+                    ("parameter rows", d["p_addr"], rows, len(prog.params)),
+                    ("weight words", d["w_addr"], rows * h["cin"] * h["k_h"] * h["k_w"],
+                     len(prog.weights))):
+                if start + n > have:
+                    raise ConfigError(f"{where}: descriptor {i} reads {name} {start}.."
+                                      f"{start + n - 1}; the Program has {have}")
+    try:
+        param_words(prog.params, cfg)
+        check_weights(prog.weights, cfg)
+    except ConfigError as e:
+        raise ConfigError(f"{Path(where).with_suffix('.npz')}: {e}") from None

@@ -89,14 +89,60 @@ class Program:
         path = Path(path)
         try:
             d = json.loads(path.read_text())
-            with np.load(path.with_suffix(".npz")) as z:
-                w, p = z["weights"], z["params"]
-            if d["fields"] != list(FIELDS):
-                raise ConfigError(f"{path}: descriptor layout differs from this version")
-            return cls(tuple(d["descriptors"]), tuple(d["names"]), w, p, d["act_addr"],
-                       d["act_depth"], d["input"], d["output"])
-        except (OSError, json.JSONDecodeError, KeyError, ValueError) as e:
+        except (OSError, ValueError, RecursionError) as e:
             raise ConfigError(f"{path}: not a hannah-hw program ({e})") from None
+        try:
+            with np.load(path.with_suffix(".npz"), allow_pickle=False) as z:
+                w, p = z["weights"], z["params"]
+        except Exception as e:  # zipfile, zlib and numpy raise many types on corrupt archives
+            raise ConfigError(f"{path.with_suffix('.npz')}: cannot be read "
+                              f"({type(e).__name__}: {e})") from None
+        _check_program(d, w, p, str(path))
+        return cls(tuple(d["descriptors"]), tuple(d["names"]), w, p, d["act_addr"],
+                   d["act_depth"], d["input"], d["output"])
+
+
+def _is_int(v, lo: int = -(1 << 31), hi: int = (1 << 32) - 1) -> bool:
+    """An integer that fits a 32-bit descriptor word (signed or unsigned)."""
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _check_program(d, w: np.ndarray, p: np.ndarray, where: str) -> None:
+    """A saved Program's structure and field types: what the firmware and the simulator
+    index without further checks."""
+    def fail(msg: str):
+        raise ConfigError(f"{where}: {msg}")
+
+    if not isinstance(d, dict):
+        fail("not a hannah-hw program (not a JSON object)")
+    missing = [k for k in ("fields", "descriptors", "names", "act_addr", "act_depth", "input",
+                           "output") if k not in d]
+    if missing:
+        fail(f"not a hannah-hw program (lacks {', '.join(missing)})")
+    if d["fields"] != list(FIELDS):
+        fail("descriptor layout differs from this version")
+    descs, names, addr = d["descriptors"], d["names"], d["act_addr"]
+    if not isinstance(descs, list) or not isinstance(names, list) or len(descs) != len(names) \
+            or not all(isinstance(n, str) for n in names):
+        fail("descriptors and names must be lists of equal length")
+    for i, desc in enumerate(descs):
+        if not isinstance(desc, dict) or set(desc) != set(FIELDS):
+            fail(f"descriptor {i} must have exactly the fields {', '.join(FIELDS)}")
+        bad = next((f for f in FIELDS if not _is_int(desc[f])), None)
+        if bad:
+            fail(f"descriptor {i}: {bad} is {desc[bad]!r}; must be a 32-bit integer")
+        if desc["op"] not in OPCODES.values():
+            fail(f"descriptor {i}: op {desc['op']} is not an opcode")
+    if not isinstance(addr, dict) or not all(_is_int(a, 0) for a in addr.values()):
+        fail("act_addr must map tensor names to addresses")
+    if not _is_int(d["act_depth"], 1) or not all(isinstance(d[k], str) and d[k] in addr
+                                                 for k in ("input", "output")):
+        fail("act_depth, input and output must be a depth and two tensors of act_addr")
+    for name, a, ndim in (("weights", w, 2), ("params", p, 3)):
+        if not np.issubdtype(a.dtype, np.integer) or a.ndim != ndim:
+            fail(f"{name} is {a.dtype}{list(a.shape)}; must be {ndim}-D integers")
+    if p.shape[2] != 3 or w.shape[1] != p.shape[1]:
+        fail(f"weights {list(w.shape)} and params {list(p.shape)} disagree on the lanes")
 
 
 def _spatial(shape: tuple[int, ...]) -> tuple[int, int]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from hannah_hw.accel.config import AccelConfig, ConfigError
+from hannah_hw.util.proc import run
 
 from .boards import Board, board
 from .fit import FitError, check_cells, fit_message, pnr_failure, precheck
@@ -75,7 +75,7 @@ def _versions(env: dict, tools: list[str]) -> dict[str, str]:
     out = {}
     for t in tools:
         flag = "-V" if t == "yosys" else "--version"
-        r = subprocess.run([env[TOOLS[t][0]], flag], capture_output=True, text=True, env=env)
+        r = run([env[TOOLS[t][0]], flag], capture_output=True, text=True, env=env)
         if t in ("icepack", "ecppack"):  # no version flag: the YoWASP package's version
             from importlib.metadata import version
 
@@ -152,8 +152,8 @@ def build_bitstream(hwdir: Path, board_name: str, out: Path, top: str = "accel",
         step = STEPS[cmd[0]]
         say(step)
         t = time.monotonic()
-        r = subprocess.run([env[TOOLS[cmd[0]][0]], *cmd[1:]], cwd=bdir, env=env,
-                           capture_output=True, text=True)
+        r = run([env[TOOLS[cmd[0]][0]], *cmd[1:]], tree=True, cwd=bdir, env=env,
+                capture_output=True, text=True)
         times[step] = round(time.monotonic() - t, 1)
         log = r.stdout + r.stderr
         if step == "pnr":

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from hannah_hw.accel.config import AccelConfig, ConfigError
+from hannah_hw.util.jsonfile import Record, read_object, show
+from hannah_hw.util.proc import run
 
 RAM_SIZES = tuple(1 << k for k in range(15, 22))  # bytes, 32 KiB to 2 MiB: the smallest it fits
 RV_GCC = "riscv64-unknown-elf-gcc"
@@ -28,8 +30,8 @@ class FirmwareError(RuntimeError):
 
 
 def _make(fwdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "-s", "-C", str(fwdir), *args], capture_output=True,
-                          text=True)
+    return run(["make", "-s", "-C", str(fwdir), *args], tree=True, capture_output=True,
+               text=True)
 
 
 def _first_error(text: str) -> str:
@@ -78,15 +80,24 @@ def build_firmware(fwdir: Path, target: str, isa: str | None = None, reference: 
         if r.returncode:
             raise FirmwareError(f"cppcheck: {_first_error(r.stderr + r.stdout)}")
         record["cppcheck"] = "clean"
-    old = _record(fwdir)
+    old = _record(fwdir, strict=False)
     old[target] = record
     (fwdir / "firmware.json").write_text(json.dumps(old, indent=2) + "\n")
     return record
 
 
-def _record(fwdir: Path) -> dict:
+def _record(fwdir: Path, strict: bool = True) -> dict:
+    """firmware.json: the build record of each target ({} before the first build). A reader
+    refuses one that is not a JSON object (``strict``); a build replaces it."""
     p = Path(fwdir) / "firmware.json"
-    return json.loads(p.read_text()) if p.is_file() else {}
+    if not p.exists():
+        return {}
+    try:
+        return read_object(p, FirmwareError, "a firmware directory's build record").data
+    except FirmwareError:
+        if strict:
+            raise
+        return {}
 
 
 def size_report(fwdir: Path) -> dict:
@@ -97,8 +108,8 @@ def size_report(fwdir: Path) -> dict:
         parts = line.split()
         if len(parts) >= 2 and parts[0].startswith(".") and parts[1].isdigit():
             secs[parts[0]] = int(parts[1])
-    nm = subprocess.run(["riscv64-unknown-elf-nm", "-S", str(fwdir / "hh_fw.elf")],
-                        capture_output=True, text=True).stdout
+    nm = run(["riscv64-unknown-elf-nm", "-S", str(fwdir / "hh_fw.elf")],
+             capture_output=True, text=True).stdout
     sym = {p[3]: int(p[1], 16) for p in (ln.split() for ln in nm.splitlines()) if len(p) == 4}
     acc = sum(sym.get(s, 0) for s in ("hh_desc_words", "hh_param_words", "hh_weight_words"))
     ref = sum(sym.get(s, 0) for s in ("hh_ref_desc", "hh_ref_weights", "hh_ref_params"))
@@ -109,11 +120,16 @@ def size_report(fwdir: Path) -> dict:
 
 
 def hwdir_of(fwdir: Path) -> Path:
-    try:
-        return Path(json.loads((Path(fwdir) / "hwdir.json").read_text())["hwdir"])
-    except (OSError, ValueError, KeyError):
+    """The HWDIR an FWDIR was emitted from (hwdir.json)."""
+    p = Path(fwdir) / "hwdir.json"
+    if not p.exists():
         raise ConfigError(f"{fwdir}: not a firmware directory (hwdir.json missing); run "
-                          "'hannah-hw firmware' first") from None
+                          "'hannah-hw firmware' first")
+    rec = read_object(p, ConfigError, "a firmware directory's link to its HWDIR")
+    hwdir = rec.get("hwdir", str)
+    if not hwdir or "\0" in hwdir:
+        rec.fail(f"hwdir is {show(hwdir)}; must be the path of a hardware directory")
+    return Path(hwdir)
 
 
 def run_host(fwdir: Path, x: np.ndarray, out_shape: tuple) -> np.ndarray:
@@ -124,7 +140,7 @@ def run_host(fwdir: Path, x: np.ndarray, out_shape: tuple) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         fi, fo = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
         np.asarray(x, np.int32).tofile(fi)
-        r = subprocess.run([str(exe), str(fi), str(fo)], capture_output=True, text=True)
+        r = run([str(exe), str(fi), str(fo)], capture_output=True, text=True)
         if r.returncode:
             raise FirmwareError(f"the host program failed: {r.stderr.strip()}")
         return np.fromfile(fo, np.int32).astype(np.int64).reshape(len(x), *out_shape)
@@ -140,11 +156,29 @@ def pack_inputs(x: np.ndarray) -> np.ndarray:
 
 def soc_config(fwdir: Path) -> tuple[AccelConfig, int, str, str]:
     """The accelerator, RAM bytes, ISA and core of the SoC an rv32 build runs on."""
-    rec = _record(fwdir).get("rv32")
-    if not rec:
+    rec = _record(fwdir)
+    if rec.get("rv32") is None:
         raise FirmwareError(f"{fwdir}: no rv32 build; run 'hannah-hw firmware --target rv32'")
-    return (AccelConfig.load(hwdir_of(fwdir) / "config.json"), rec["ram_bytes"],
-            rec.get("isa", "rv32im"), rec.get("cpu", "picorv32"))
+    rv = Record(rec, Path(fwdir) / "firmware.json", FirmwareError).obj("rv32")
+    ram = rv.get("ram_bytes", int)
+    if ram not in RAM_SIZES:
+        rv.fail(f"rv32.ram_bytes is {show(ram)}; must be one of {', '.join(map(str, RAM_SIZES))}")
+    cpu = rv.choice("cpu", tuple(CPU_ISAS), "picorv32")
+    isa = rv.choice("isa", CPU_ISAS[cpu], CPU_ISAS[cpu][0])
+    return AccelConfig.load(hwdir_of(fwdir) / "config.json"), ram, isa, cpu
+
+
+def soc_image(fwdir: Path, ram: int) -> bytes:
+    """hh_fw.bin, the rv32 build's RAM image: present, and within the SoC's ``ram`` bytes."""
+    p = Path(fwdir) / "hh_fw.bin"
+    if not p.is_file():
+        raise FirmwareError(f"{p}: {'not a file' if p.exists() else 'missing'}; run "
+                            "'hannah-hw firmware --target rv32'")
+    image = p.read_bytes()
+    if not image or len(image) > ram:
+        raise FirmwareError(f"{p}: {len(image):,} bytes; an image takes 1 to the {ram:,} bytes "
+                            "of the SoC's RAM (firmware.json)")
+    return image
 
 
 def soc_simulate(fwdir: Path, x: np.ndarray, out_shape: tuple, accel: bool = True,
@@ -157,7 +191,7 @@ def soc_simulate(fwdir: Path, x: np.ndarray, out_shape: tuple, accel: bool = Tru
 
     fwdir = Path(fwdir)
     cfg, ram, isa, cpu = soc_config(fwdir)
-    image = (fwdir / "hh_fw.bin").read_bytes()
+    image = soc_image(fwdir, ram)
     if board is not None:
         from hannah_hw.fpga.boards import board as board_spec
 

@@ -14,11 +14,20 @@ import numpy as np
 from hannah_hw.accel.config import AccelConfig, ConfigError, derive_config
 from hannah_hw.accel.cost import predict_cost
 from hannah_hw.accel.energy import energy_report, leakage_uw, load_table
-from hannah_hw.accel.hwdesc import COUNTERS, HW_COUNTERS, NF, HwLayout
+from hannah_hw.accel.hwdesc import (
+    COUNTERS,
+    HW_COUNTERS,
+    NF,
+    HwLayout,
+    check_fits,
+    hw_descriptor,
+)
 from hannah_hw.accel.program import OPCODES, Program, compile_program
 from hannah_hw.accel.schedule import layer_events
 from hannah_hw.ir.interpreter import run
 from hannah_hw.ir.qgraph import QGraph
+from hannah_hw.util.jsonfile import Record, read_object
+from hannah_hw.util.names import printable
 
 FILES = ("qgraph.json", "qgraph.npz", "config.json", "program.json", "program.npz", "accel.v")
 
@@ -48,7 +57,7 @@ def generate(g: QGraph, out: Path, pe_rows: int | None = None, pe_cols: int | No
     bad = sorted({n.op for n in g.nodes} - set(OPCODES))
     if bad:
         raise ConfigError(f"the accelerator generator does not support op(s) {', '.join(bad)} "
-                          f"(node {next(n.name for n in g.nodes if n.op in bad)})")
+                          f"(node {printable(next(n.name for n in g.nodes if n.op in bad))})")
     family = None
     if fit:
         from hannah_hw.fpga.boards import board
@@ -75,14 +84,28 @@ def generate(g: QGraph, out: Path, pe_rows: int | None = None, pe_cols: int | No
     return summary
 
 
+def _summary(hwdir: Path) -> Record:
+    """summary.json: the file hashes (an object of strings) and the FPGA family (of a
+    board in fpga.boards, as generate --fit writes it, or null)."""
+    from hannah_hw.fpga.boards import BOARDS
+
+    if not (hwdir / "summary.json").is_file():
+        raise ConfigError(f"{hwdir}: not a generated hardware directory (no summary.json); "
+                          "run 'hannah-hw generate' first")
+    s = read_object(hwdir / "summary.json", ConfigError, "a hardware directory's summary")
+    files = s.obj("files")
+    for f in FILES:
+        files.get(f, str, None)
+    s.choice("family", (None, *sorted({b.family for b in BOARDS.values()})), None)
+    return s
+
+
 def load_hwdir(hwdir: Path) -> tuple[QGraph, AccelConfig, Program]:
-    """A generated HWDIR, checked against its summary's hashes."""
+    """A generated HWDIR, checked against its summary's hashes, its Program against its
+    configuration (each descriptor, parameter and weight fits the hardware's fields)."""
     hwdir = Path(hwdir)
-    try:
-        files = json.loads((hwdir / "summary.json").read_text())["files"]
-    except (OSError, json.JSONDecodeError, KeyError) as e:
-        raise ConfigError(f"{hwdir}: not a generated hardware directory (summary.json: {e}); "
-                          "run 'hannah-hw generate' first") from None
+    summary = _summary(hwdir)
+    files = summary.data["files"]
     for f in FILES:
         p = hwdir / f
         if not p.is_file():
@@ -90,13 +113,32 @@ def load_hwdir(hwdir: Path) -> tuple[QGraph, AccelConfig, Program]:
         if _digest(p) != files.get(f):
             raise ConfigError(f"{hwdir}: {f} differs from what generate wrote; rerun "
                               "'hannah-hw generate'")
-    return QGraph.load(hwdir / "qgraph.json"), AccelConfig.load(hwdir / "config.json"), \
-        Program.load(hwdir / "program.json")
+    g, cfg = QGraph.load(hwdir / "qgraph.json"), AccelConfig.load(hwdir / "config.json")
+    saved = json.loads(cfg.to_json())
+    if summary.data.get("config", saved) != saved:
+        raise ConfigError(f"{hwdir}: config.json and summary.json's config disagree; rerun "
+                          "'hannah-hw generate'")
+    prog = Program.load(hwdir / "program.json")
+    check_fits(prog, cfg, hwdir / "program.json")
+    return g, cfg, prog
 
 
 def hwdir_family(hwdir: Path) -> str | None:
     """The FPGA family a HWDIR's Verilog was generated for (None: generic memories)."""
-    return json.loads((Path(hwdir) / "summary.json").read_text()).get("family")
+    return _summary(Path(hwdir)).data.get("family")
+
+
+def min_cycles(prog: Program, cfg: AccelConfig) -> int:
+    """Cycles no inference of ``prog`` can undercut, whatever its data: per layer, the
+    descriptor's load (NF + 1 cycles) and one cycle per step of its loop nest (lane block x
+    reduction x output position; accel.schedule's timing, which issues at most one step per
+    cycle)."""
+    total = 0
+    for d in prog.descriptors:
+        h = hw_descriptor(d, cfg)
+        total += NF + 1 + h["groups"] * h["blocks"] * h["cin"] * h["k_h"] * h["k_w"] * \
+            h["out_h"] * h["out_w"]
+    return total
 
 
 def measured_report(g: QGraph, cfg: AccelConfig, prog: Program, stats: list[dict],

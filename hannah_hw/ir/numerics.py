@@ -15,7 +15,10 @@ import math
 
 import numpy as np
 
-MAX_SHIFT = 62
+MAX_SHIFT = 62  # sh in [1, 62]: the rounding term 2**(sh-1) fits int64
+MAX_MULT = (1 << 31) - 1  # multipliers: 31 bits (a 32-bit descriptor word, ONNX's fixed point)
+ACC_LIMIT = 1 << 62  # |acc * M| below it: with the rounding term, inside int64
+FLOAT_EXACT = 1 << 53  # conv/linear accumulate in float64, exact below it
 
 
 def int_range(bits: int, signed: bool) -> tuple[int, int]:

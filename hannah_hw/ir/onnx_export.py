@@ -17,6 +17,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from hannah_hw.util.names import printable, safe_ident
+
 from .qgraph import QGraph, TensorInfo
 
 OPSET = 21
@@ -80,8 +82,8 @@ def export_onnx(g: QGraph, path: str | Path) -> onnx.ModelProto:
     q = {inp: _q(b, "input", t_in, "input", False)}
     for n in g.nodes:
         out_t = g.tensors[n.output]
-        ins = [_dq(b, q[i], g.tensors[i], f"{n.name}_in{k}") for k, i in enumerate(n.inputs)]
-        base = n.name
+        base = safe_ident(n.name)  # ONNX names become identifiers in downstream code generators
+        ins = [_dq(b, q[i], g.tensors[i], f"{base}_in{k}") for k, i in enumerate(n.inputs)]
         if n.op in ("conv", "linear"):
             s_in = g.tensors[n.inputs[0]].scale
             w = g.param(n, "weight")
@@ -124,17 +126,18 @@ def export_onnx(g: QGraph, path: str | Path) -> onnx.ModelProto:
         elif n.op == "maxpool":
             a = n.attrs
             y = b.node("MaxPool", [ins[0]], f"{base}_max", kernel_shape=a["kernel"],
-                       strides=a["stride"], pads=a["padding"] * 2, dilations=a["dilation"])
+                       strides=a["stride"], pads=a["padding"] * 2,
+                       dilations=a.get("dilation", [1] * len(a["kernel"])))
         elif n.op == "relu":
             y = b.node("Relu", [ins[0]], f"{base}_relu")
         else:
-            raise ValueError(f"node {n.name}: op {n.op} has no ONNX export")
+            raise ValueError(f"node {printable(n.name)}: op {n.op} has no ONNX export")
         q[n.output] = _q(b, y, out_t, base, bool(n.attrs.get("relu")) or n.op == "relu")
     (out,) = g.outputs
     y = _dq(b, q[out], g.tensors[out], "output")
     b.nodes.append(helper.make_node("Identity", [y], ["output"], name="output"))
     graph = helper.make_graph(
-        b.nodes, g.name,
+        b.nodes, safe_ident(g.name),
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *t_in.shape])],
         [helper.make_tensor_value_info("output", TensorProto.FLOAT,
                                        ["N", *g.tensors[out].shape])],

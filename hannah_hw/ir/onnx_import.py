@@ -12,6 +12,7 @@ included."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ import onnx
 from onnx import numpy_helper
 
 from .numerics import fixed_multiplier
-from .onnx_rules import MBITS, run_rules
+from .onnx_rules import MBITS, _fail, _ints, run_rules
 from .qgraph import Node, QGraph, QGraphError, TensorInfo, check
 
 
@@ -32,10 +33,17 @@ def _scale(s: float) -> tuple[int, int]:
 class _Importer:
     def __init__(self, model: onnx.ModelProto, where: str):
         self.where = where
-        self.consts = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-        for n in model.graph.node:  # Constant nodes are initializers too
-            if n.op_type == "Constant":
-                self.consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+        self.consts = {}
+        tensors = [(f"initializer {i.name!r}", i.name, i) for i in model.graph.initializer]
+        tensors += [(f"node {k} Constant ({n.name or n.output[0]})", n.output[0],
+                     n.attribute[0].t if n.attribute else None)  # Constants are initializers
+                    for k, n in enumerate(model.graph.node) if n.op_type == "Constant"]
+        for label, name, t in tensors:
+            try:
+                self.consts[name] = numpy_helper.to_array(t)
+            except Exception as e:  # onnx raises several types for malformed tensors
+                raise QGraphError(f"{where}: {label}: its tensor cannot be read "
+                                  f"({type(e).__name__}: {str(e).splitlines()[0]})") from None
         self.model = model
         self.q: dict[str, TensorInfo] = {}  # integer activations
         self.alias: dict[str, str] = {}
@@ -45,6 +53,8 @@ class _Importer:
         self.nodes: list[Node] = []
         self.arrays: dict[str, np.ndarray] = {}
         self.unsupported: list[str] = []
+        self.current = ""  # the ONNX node being read, as errors name it
+        self.origin: dict[str, str] = {}  # QGraph node name -> the ONNX node it comes from
         self.shapes: dict[str, tuple] = {}
 
     # helpers
@@ -72,6 +82,11 @@ class _Importer:
     # emission
     def emit(self, op, name, inputs, out, attrs, params=None):
         attrs = {**attrs, "rounding": "half_even"} if op != "maxpool" else attrs
+        taken = {n.name for n in self.nodes}
+        if name in taken:  # ONNX node names need not be unique; QGraph node names must
+            name = next(f"{name}_{i}" for i in range(1, len(taken) + 2)
+                        if f"{name}_{i}" not in taken)
+        self.origin[name] = self.current
         self.nodes.append(Node(op, name, tuple(self.r(i) for i in inputs), out, attrs,
                                params or {}))
 
@@ -79,8 +94,10 @@ class _Importer:
                  relu=False):
         """Conv or linear with integer weights (out, in, ...), per-channel scales."""
         if np.any(np.asarray(w_zp) != 0):
-            raise QGraphError(f"{self.where}: node {node_name}: weight zero points must be 0 "
-                              "(symmetric weights)")
+            raise ValueError("weight zero points must be 0 (symmetric weights)")
+        if not np.issubdtype(w.dtype, np.integer) or (w.size and (w.min() < -128 or
+                                                                   w.max() > 127)):
+            raise ValueError(f"weights must be int8, got {w.dtype} in [{w.min()}, {w.max()}]")
         xs = self.q[self.r(x)].scale
         o = w.shape[0]
         ws = np.broadcast_to(np.asarray(w_scale, np.float64).reshape(-1), (o,))
@@ -97,28 +114,88 @@ class _Importer:
     def conv_attrs(self, node, w_shape):
         a = {at.name: helper_value(at) for at in node.attribute}
         dims = len(w_shape) - 2
-        pads = a.get("pads", [0] * 2 * dims)
+        if dims not in (1, 2):
+            _fail(self, node, f"weight shape {list(w_shape)}: only 1-D and 2-D convolutions")
+        pads = _ints(self, node, "pads", a.get("pads", [0] * 2 * dims), 0, 2 * dims)
         if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-            raise QGraphError(f"{self.where}: node {node.name}: auto_pad is not supported")
-        if list(pads[:dims]) != list(pads[dims:]):
-            raise QGraphError(f"{self.where}: node {node.name}: asymmetric padding {pads}")
-        return {"stride": list(a.get("strides", [1] * dims)), "padding": list(pads[:dims]),
-                "dilation": list(a.get("dilations", [1] * dims)), "groups": a.get("group", 1)}
+            _fail(self, node, "auto_pad is not supported")
+        if pads[:dims] != pads[dims:]:
+            _fail(self, node, f"asymmetric padding {pads}")
+        return {"stride": _ints(self, node, "strides", a.get("strides", [1] * dims), 1, dims),
+                "padding": pads[:dims],
+                "dilation": _ints(self, node, "dilations", a.get("dilations", [1] * dims), 1,
+                                  dims),
+                "groups": _ints(self, node, "group", a.get("group", 1), 1, 0)}
 
 
 def helper_value(attr):
     return onnx.helper.get_attribute_value(attr)
 
 
-def import_onnx(path: str | Path) -> QGraph:
+def _fix_input_shape(model: onnx.ModelProto, input_shape: tuple[int, ...] | None,
+                     where: str) -> None:
+    """Give the input's per-sample axes fixed sizes: the model's, or ``input_shape`` (the
+    per-sample shape, without the batch axis) where the model names them (dynamic axes).
+    The batch axis may stay dynamic."""
+    consts = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in consts]
+    if len(inputs) != 1:
+        return  # reported after the rules have run
+    vi = inputs[0]
+    tt = vi.type.tensor_type
+    if input_shape is not None and not tt.HasField("shape"):
+        tt.shape.dim.add()  # unknown rank: the batch axis, then the given sizes
+        for _ in input_shape:
+            tt.shape.dim.add()
+    if not tt.HasField("shape"):
+        raise QGraphError(f"{where}: input {vi.name!r} has no shape; pass --input-shape with "
+                          "its per-sample sizes (C,L or C,H,W)")
+    dims = list(tt.shape.dim)
+    if len(dims) < 2:
+        raise QGraphError(f"{where}: input {vi.name!r} has rank {len(dims)}; expected a batch "
+                          "axis and 1 to 3 per-sample axes (N, C[, H[, W]])")
+    per = dims[1:]
+    if input_shape is not None:
+        if len(input_shape) != len(per):
+            raise QGraphError(f"{where}: --input-shape {','.join(map(str, input_shape))} has "
+                              f"{len(input_shape)} sizes; input {vi.name!r} has {len(per)} per "
+                              "sample (give them without the batch axis)")
+        for i, (d, size) in enumerate(zip(per, input_shape), 1):
+            if d.HasField("dim_value") and d.dim_value > 0 and d.dim_value != size:
+                raise QGraphError(f"{where}: --input-shape gives axis {i} of input "
+                                  f"{vi.name!r} size {size}; the model fixes it at "
+                                  f"{d.dim_value}")
+            d.dim_value = size  # also clears dim_param (one of)
+        return
+    dynamic = [(i, d.dim_param or "?") for i, d in enumerate(per, 1)
+               if not (d.HasField("dim_value") and d.dim_value > 0)]
+    if dynamic:
+        i, name = dynamic[0]
+        hint = ",".join(str(d.dim_value) if d.dim_value > 0 else (d.dim_param or "?")
+                        for d in per)
+        raise QGraphError(f"{where}: input {vi.name!r} has a dynamic axis {i} ({name!r}); "
+                          f"pass --input-shape with its per-sample sizes ({hint})")
+
+
+def import_onnx(path: str | Path, input_shape: tuple[int, ...] | None = None) -> QGraph:
+    """``input_shape``: the input's per-sample shape (C, L or C, H, W, no batch axis), for
+    models whose input axes are dynamic (named)."""
     path = Path(path)
     if not path.is_file():
         raise QGraphError(f"{path}: no such ONNX file")
     try:
         model = onnx.load(str(path))
-        model = onnx.shape_inference.infer_shapes(model)
     except Exception as e:  # onnx raises several unrelated types for corrupt files
         raise QGraphError(f"{path}: not a readable ONNX model ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0] if str(e) else ''})") from None
+    if input_shape is not None and (not input_shape or any(
+            not isinstance(s, int) or s < 1 for s in input_shape)):
+        raise QGraphError(f"{path}: --input-shape {input_shape}: sizes must be positive")
+    _fix_input_shape(model, input_shape, str(path))
+    try:
+        model = onnx.shape_inference.infer_shapes(model)
+    except Exception as e:
+        raise QGraphError(f"{path}: shape inference fails ({type(e).__name__}: "
                           f"{str(e).splitlines()[0] if str(e) else ''})") from None
     imp = _Importer(model, str(path))
     for vi in (*model.graph.value_info, *model.graph.input, *model.graph.output):
@@ -138,6 +215,12 @@ def import_onnx(path: str | Path) -> QGraph:
                           "dequantised integer tensor")
     g = QGraph(path.stem, (q_in,), (out,), dict(imp.q), tuple(imp.nodes), imp.arrays,
                {"source": str(path), "imported": "onnx"})
-    check(g, str(path))
+    try:
+        check(g, str(path))
+    except QGraphError as e:  # name the ONNX node behind the QGraph node, too
+        m = re.match(r".*?: node (.+?) \(\w+\): ", str(e))
+        if m and imp.origin.get(m.group(1)):
+            raise QGraphError(f"{e} [ONNX {imp.origin[m.group(1)]}]") from None
+        raise
     return g
 

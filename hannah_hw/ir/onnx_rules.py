@@ -8,6 +8,8 @@ import dataclasses
 import numpy as np
 from onnx.helper import get_attribute_value
 
+from hannah_hw.util.names import printable
+
 from .numerics import common_multipliers, fixed_multiplier
 from .qgraph import QGraph, QGraphError, infer_shape
 
@@ -18,8 +20,61 @@ def _attrs(node) -> dict:
     return {a.name: get_attribute_value(a) for a in node.attribute}
 
 
-def _label(node) -> str:
-    return f"{node.op_type} ({node.name or node.output[0]})"
+def _label(imp, node) -> str:
+    """The node as the user finds it in the model: position, op type and name."""
+    name = node.name or (node.output[0] if node.output else "")
+    return f"node {imp.pos.get(tuple(node.output), '?')} {printable(node.op_type)} " \
+        f"({printable(name)})"
+
+
+def _fail(imp, node, msg: str):
+    raise QGraphError(f"{imp.where}: {_label(imp, node)}: {msg}")
+
+
+def _why(e: Exception) -> str:
+    """A rule's exception as the end of a one-line message: ValueErrors say what is wrong,
+    other types are malformed nodes."""
+    first = str(e).splitlines()[0] if str(e) else ""
+    return first if type(e) is ValueError else f"cannot be imported ({type(e).__name__}: {first})"
+
+
+def _ints(imp, node, name: str, values, lo: int, n: int) -> list[int]:
+    """An ONNX attribute of ``n`` integers (a list, or one int when ``n`` is 0), each at
+    least ``lo``."""
+    if n == 0:
+        if not isinstance(values, int) or values < lo:
+            _fail(imp, node, f"{name} is {values!r}; must be an integer >= {lo}")
+        return int(values)
+    if not isinstance(values, (list, tuple)) or not all(isinstance(v, int) for v in values):
+        _fail(imp, node, f"{name} is {values!r}; must be a list of integers")
+    values = [int(v) for v in values]
+    if len(values) != n:
+        _fail(imp, node, f"{name} {values} has {len(values)} entries; expected {n}")
+    if any(v < lo for v in values):
+        _fail(imp, node, f"{name} {values}: every entry must be >= {lo}")
+    return values
+
+
+def scale_const(imp, node, name: str) -> np.ndarray:
+    """A quantisation scale: a constant, positive and finite (one per tensor or channel)."""
+    s = np.asarray(imp.c(name))
+    if not np.issubdtype(s.dtype, np.floating) or s.size == 0:
+        _fail(imp, node, f"scale {name!r} is {s.dtype}{list(s.shape)}; must be a float")
+    bad = s[~(np.isfinite(s) & (s > 0))]
+    if bad.size:
+        _fail(imp, node, f"scale {name!r} is {bad.reshape(-1)[0]}; must be positive and finite")
+    return s
+
+
+def zp_const(imp, node, inputs, i: int) -> np.ndarray:
+    """An activation zero point: 8-bit, one per tensor; absent means uint8 0, as in ONNX."""
+    if len(inputs) <= i or not inputs[i]:
+        return np.zeros((), np.uint8)
+    zp = np.asarray(imp.c(inputs[i]))
+    if zp.dtype not in (np.int8, np.uint8) or zp.size != 1:
+        _fail(imp, node, f"zero point {inputs[i]!r} is {zp.dtype}{list(zp.shape)}; activations "
+              "need one int8 or uint8 zero point")
+    return zp
 
 
 def _f(x) -> float:
@@ -44,22 +99,35 @@ def _bias_units(imp, bias, x_int, w_scale, o):
     units = imp.q[x_int].scale * np.broadcast_to(np.asarray(w_scale, np.float64).reshape(-1), (o,))
     if np.allclose(scale, units, rtol=1e-6):
         return ints
-    return np.round(ints * scale / units).astype(np.int64)
+    with np.errstate(all="ignore"):
+        b = np.round(ints * scale / units)
+    if not np.all(np.abs(b) < 2.0 ** 62):  # also NaN
+        raise ValueError(f"bias {ints.tolist()[:4]} does not fit the accumulator once rescaled "
+                         "to its units (input scale x weight scale)")
+    return b.astype(np.int64)
 
 
 def _pool_attrs(imp, node, kind):
     a = _attrs(node)
-    k = list(a["kernel_shape"])
-    dims = len(k)
-    pads = list(a.get("pads", [0] * 2 * dims))
+    if "kernel_shape" not in a:
+        _fail(imp, node, "kernel_shape is missing")
+    dims = len(a["kernel_shape"]) if isinstance(a["kernel_shape"], list) else 0
+    if dims not in (1, 2):
+        _fail(imp, node, f"kernel_shape {a['kernel_shape']!r}: only 1-D and 2-D pooling")
+    k = _ints(imp, node, "kernel_shape", a["kernel_shape"], 1, dims)
+    pads = _ints(imp, node, "pads", a.get("pads", [0] * 2 * dims), 0, 2 * dims)
     if pads[:dims] != pads[dims:]:
-        raise QGraphError(f"{imp.where}: {_label(node)}: asymmetric padding {pads}")
+        _fail(imp, node, f"asymmetric padding {pads}")
+    if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET") or a.get("ceil_mode", 0):
+        _fail(imp, node, "auto_pad and ceil_mode are not supported")
     if kind == "avgpool" and any(pads) and not a.get("count_include_pad", 0):
-        raise QGraphError(f"{imp.where}: {_label(node)}: padded average pooling must count the "
-                          "padding (count_include_pad=1)")
-    out = {"kernel": k, "stride": list(a.get("strides", [1] * dims)), "padding": pads[:dims]}
+        _fail(imp, node, "padded average pooling must count the padding (count_include_pad=1)")
+    out = {"kernel": k, "stride": _ints(imp, node, "strides", a.get("strides", [1] * dims), 1,
+                                        dims), "padding": pads[:dims]}
     if kind == "maxpool":
-        out["dilation"] = list(a.get("dilations", [1] * dims))
+        out["dilation"] = _ints(imp, node, "dilations", a.get("dilations", [1] * dims), 1, dims)
+    elif a.get("dilations", [1] * dims) != [1] * dims:
+        _fail(imp, node, f"dilations {a['dilations']!r}: average pooling has none")
     return out
 
 
@@ -95,35 +163,46 @@ def _finish(imp, pend, out, y_scale, y_zp):
     elif kind == "maxpool":
         _, _, x, attrs, _ = pend
         if abs(imp.q[x].scale - t.scale) > 1e-9 * t.scale or imp.q[x].zero_point != t.zero_point:
-            raise QGraphError(f"{imp.where}: {_label(node)}: max pooling changes the scale")
+            _fail(imp, node, "max pooling changes the scale")
         imp.emit("maxpool", node.name or out, [x], out, attrs)
     elif kind == "relu":
         _, _, x, _ = pend
         if abs(imp.q[x].scale - t.scale) > 1e-9 * t.scale or imp.q[x].zero_point != t.zero_point:
-            raise QGraphError(f"{imp.where}: {_label(node)}: ReLU changes the scale")
+            _fail(imp, node, "ReLU changes the scale")
         imp.emit("relu", node.name or out, [x], out, {})
 
 
 def quantize_linear(imp, node):
     x, out = node.input[0], node.output[0]
-    s, zp = imp.c(node.input[1]), imp.c(node.input[2])
+    s, zp = scale_const(imp, node, node.input[1]), zp_const(imp, node, node.input, 2)
+    if s.size != 1:
+        _fail(imp, node, f"scale {node.input[1]!r} has {s.size} entries; activations are "
+              "quantised per tensor")
     xr = imp.r(x)
     if xr in {i.name for i in imp.model.graph.input}:
         imp.input_q = out
         imp.qtensor(out, s, zp, imp.shapes.get(xr, ()))
     elif xr in imp.pending:
-        _finish(imp, imp.pending.pop(xr), out, s, zp)
+        pend = imp.pending.pop(xr)
+        imp.current = _label(imp, pend[1])  # the QGraph node comes from the float op
+        try:
+            _finish(imp, pend, out, s, zp)
+        except QGraphError:
+            raise
+        except (ValueError, IndexError, TypeError) as e:  # e.g. a multiplier out of range
+            _fail(imp, pend[1], _why(e))
     elif xr in imp.deq and abs(imp.q[_input(imp, xr)].scale - _f(s)) <= 1e-9 * _f(s):
         imp.alias[out] = _input(imp, xr)
     else:
-        imp.unsupported.append(f"{_label(node)}: requantising {x!r}")
+        imp.unsupported.append(f"{_label(imp, node)}: requantising {x!r}")
 
 
 def dequantize_linear(imp, node):
     x, out = node.input[0], node.output[0]
+    s = scale_const(imp, node, node.input[1])
     if x in imp.consts:
         zp = imp.c(node.input[2]) if len(node.input) > 2 and node.input[2] else 0
-        imp.wdq[out] = (imp.consts[x], imp.c(node.input[1]), zp, _attrs(node).get("axis", 1))
+        imp.wdq[out] = (imp.consts[x], s, zp, _attrs(node).get("axis", 1))
     else:
         imp.deq[out] = _input(imp, x)
 
@@ -148,7 +227,7 @@ def float_op(imp, node):
     elif op in ("Gemm", "MatMul"):
         a = _attrs(node)
         if a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0 or a.get("transA", 0):
-            raise QGraphError(f"{imp.where}: {_label(node)}: only alpha=beta=1, transA=0")
+            _fail(imp, node, "only alpha=beta=1, transA=0")
         w = _weights(imp, ins[1], transpose=not a.get("transB", 0))
         bias = imp.wdq[ins[2]][:2] if len(ins) > 2 else None
         imp.pending[out] = ("linear", node, _input(imp, ins[0]), w, bias, False)
@@ -177,7 +256,7 @@ def alias(imp, node):
     if node.op_type == "Reshape":
         target = imp.consts.get(node.input[1])
         if target is None or len(target) != 2:
-            imp.unsupported.append(f"{_label(node)}: only flattening reshapes")
+            imp.unsupported.append(f"{_label(imp, node)}: only flattening reshapes")
             return
     for table in (imp.pending, imp.deq, imp.wdq):
         if x in table:
@@ -203,10 +282,11 @@ def _qop_weighted(imp, node, op):
         attrs = {}
     x = imp.r(x)
     out = node.output[0]
-    imp.qtensor(out, imp.c(ys), imp.c(yz), ())
+    scale_const(imp, node, i[1])
+    imp.qtensor(out, scale_const(imp, node, ys), zp_const(imp, node, [yz], 0), ())
     bias = None if b is None else imp.c(b).astype(np.int64)
-    imp.weighted(node.name or out, "conv" if op == "conv" else "linear", x, wi, imp.c(ws),
-                 imp.c(wz), bias, imp.c(ys), out, attrs)
+    imp.weighted(node.name or out, "conv" if op == "conv" else "linear", x, wi,
+                 scale_const(imp, node, ws), imp.c(wz), bias, imp.c(ys), out, attrs)
 
 
 def qop(imp, node):
@@ -218,13 +298,16 @@ def qop(imp, node):
     elif op == "QGemm":
         _qop_weighted(imp, node, "gemm")
     elif op == "QLinearAdd":  # A, As, Az, B, Bs, Bz, Cs, Cz
-        imp.qtensor(out, imp.c(i[6]), imp.c(i[7]), ())
+        scale_const(imp, node, i[1])
+        scale_const(imp, node, i[4])
+        imp.qtensor(out, scale_const(imp, node, i[6]), zp_const(imp, node, i, 7), ())
         _emit_add(imp, node, imp.r(i[0]), imp.r(i[3]), out, False)
     elif op in ("QLinearAveragePool", "QLinearGlobalAveragePool"):  # X, xs, xz, ys, yz
         kind = "avgpool" if op == "QLinearAveragePool" else "global_avgpool"
         if _attrs(node).get("channels_last", 0):
-            raise QGraphError(f"{imp.where}: {_label(node)}: channels_last is not supported")
-        imp.qtensor(out, imp.c(i[3]), imp.c(i[4]), ())
+            _fail(imp, node, "channels_last is not supported")
+        scale_const(imp, node, i[1])
+        imp.qtensor(out, scale_const(imp, node, i[3]), zp_const(imp, node, i, 4), ())
         x = imp.r(i[0])
         attrs = _pool_attrs(imp, node, "avgpool") if kind == "avgpool" else {}
         imp.pool_pending.append((out, x, attrs, kind, node))
@@ -244,15 +327,21 @@ def run_rules(imp) -> None:
     imp.pool_pending = []
     imp.input_q = None
     imp.alias_q = lambda out, x: imp.q.__setitem__(out, imp.q[x])
+    imp.pos = {tuple(n.output): i for i, n in enumerate(imp.model.graph.node)}  # SSA: unique
     for node in imp.model.graph.node:
+        imp.current = _label(imp, node)
         rule = RULES.get(node.op_type)
         if rule is None:
-            imp.unsupported.append(_label(node))
+            imp.unsupported.append(_label(imp, node))
             continue
         try:
             rule(imp, node)
         except KeyError as e:
-            imp.unsupported.append(f"{_label(node)}: input {e.args[0]!r} is not quantised")
+            imp.unsupported.append(f"{_label(imp, node)}: input {e.args[0]!r} is not quantised")
+        except QGraphError:
+            raise
+        except (ValueError, IndexError, TypeError) as e:  # numerics' limits, missing inputs
+            _fail(imp, node, _why(e))
     if imp.input_q is None and not imp.unsupported:
         raise QGraphError(f"{imp.where}: the input is never quantised (QuantizeLinear)")
     _infer_shapes(imp)
@@ -265,15 +354,24 @@ def _infer_shapes(imp) -> None:
     nodes = []
     for n in imp.nodes:
         g = QGraph("tmp", (imp.input_q,), (), imp.q, (), imp.arrays)
-        if n.output in windows:
-            x, attrs, kind = windows[n.output]
-            in_shape = imp.q[x].shape
-            k = attrs["kernel"] if kind == "avgpool" else list(in_shape[1:])
-            ratio = imp.q[x].scale / imp.q[n.output].scale / int(np.prod(k))
-            m, sh = fixed_multiplier(ratio, MBITS)
-            n = dataclasses.replace(n, attrs={**n.attrs, "m": m, "sh": sh})
-        if n.op == "maxpool" and n.output in imp.q and imp.q[n.output] is imp.q[n.inputs[0]]:
-            imp.q[n.output] = dataclasses.replace(imp.q[n.inputs[0]])
-        imp.q[n.output] = dataclasses.replace(imp.q[n.output], shape=infer_shape(g, n))
+        try:
+            if n.output in windows:
+                x, attrs, kind = windows[n.output]
+                in_shape = imp.q[x].shape
+                k = attrs["kernel"] if kind == "avgpool" else list(in_shape[1:])
+                ratio = imp.q[x].scale / imp.q[n.output].scale / int(np.prod(k))
+                m, sh = fixed_multiplier(ratio, MBITS)
+                n = dataclasses.replace(n, attrs={**n.attrs, "m": m, "sh": sh})
+            if n.op == "maxpool" and n.output in imp.q and imp.q[n.output] is imp.q[n.inputs[0]]:
+                imp.q[n.output] = dataclasses.replace(imp.q[n.inputs[0]])
+            shape = infer_shape(g, n)
+        except (ValueError, IndexError, KeyError, TypeError) as e:
+            raise QGraphError(f"{imp.where}: {imp.origin.get(n.name, n.name)}: {_why(e)}") \
+                from None
+        if any(s < 1 for s in shape):
+            raise QGraphError(f"{imp.where}: {imp.origin.get(n.name, n.name)}: its input "
+                              f"{imp.q[n.inputs[0]].shape} is too small for the window "
+                              f"(output shape {shape})")
+        imp.q[n.output] = dataclasses.replace(imp.q[n.output], shape=shape)
         nodes.append(n)
     imp.nodes = nodes

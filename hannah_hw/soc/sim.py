@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from hannah_hw.accel.config import AccelConfig
-from hannah_hw.hw.emit import convert, write_if_changed
-from hannah_hw.simulate.verilator import ROOT, SimulatorError, build_dir, verilator_env
+from hannah_hw.hw.emit import convert
+from hannah_hw.simulate.verilator import FLAGS, ROOT, SimulatorError, build_dir, build_exe
+from hannah_hw.util.proc import popen
 
 from .soc import BOARD_RAM, SoC, cpu_sources
 
@@ -39,20 +40,10 @@ def build_soc(cfg: AccelConfig | None, ram_words: int, isa: str = "rv32im",
                    "soc", family)
     sources = cpu_sources(cpu)
     bdir = build_dir("soc", hashlib.sha1("".join(
-        [text, HARNESS.read_text()] + [f.read_text() for f in sources]).encode()).hexdigest())
-    exe = bdir / "soc_sim"
-    if exe.is_file():
-        return exe
-    verilog = bdir / "soc.v"
-    write_if_changed(verilog, text)
-    cmd = ["verilator", "--cc", "--exe", "--build", "-j", "2", "-O3", "--x-assign", "fast",
-           "--x-initial", "fast", "--noassert", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-           "--top-module", "soc", "--Mdir", str(bdir / "obj"), "-o", str(exe), "-CFLAGS", "-O2",
-           str(verilog), *map(str, sources), str(HARNESS)]
-    r = subprocess.run(cmd, env=verilator_env(), capture_output=True, text=True)
-    if r.returncode or not exe.is_file():
-        raise SimulatorError(f"Verilator build of the SoC failed:\n{r.stderr[-3000:]}")
-    return exe
+        [text, HARNESS.read_text(), " ".join(FLAGS)] + [f.read_text() for f in sources]
+    ).encode()).hexdigest())
+    return build_exe(bdir, "soc_sim", "soc", [bdir / "soc.v", *sources, HARNESS],
+                     {"soc.v": text})
 
 
 def run_soc(exe: Path, image: bytes, input_words: np.ndarray, max_cycles: int,
@@ -64,10 +55,9 @@ def run_soc(exe: Path, image: bytes, input_words: np.ndarray, max_cycles: int,
         t = Path(tmp)
         (t / "image.bin").write_bytes(image + b"\0" * (-len(image) % 4))
         np.asarray(input_words, np.uint32).tofile(t / "input.bin")
-        p = subprocess.Popen([str(exe), str(t / "image.bin"), str(t / "input.bin"),
-                              str(t / "out.bin"), str(t / "console.txt"), str(max_cycles)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             errors="replace")
+        p = popen([str(exe), str(t / "image.bin"), str(t / "input.bin"), str(t / "out.bin"),
+                   str(t / "console.txt"), str(max_cycles)],
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
         last = ""
         for line in p.stdout:
             last = line

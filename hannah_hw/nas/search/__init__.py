@@ -1,13 +1,24 @@
-"""Hardware-aware architecture search over DSL spaces, persisted in an Optuna study store."""
+"""Hardware-aware architecture search over DSL spaces, persisted in an Optuna study store.
 
-from .evaluators import CostEvaluator, Evaluator, TrainEvaluator
-from .objectives import Constraint, Objective, SearchConfigError
-from .runner import run_search, run_worker, summary
-from .strategies import NSGA2, AgingEvolution, RandomSearch
-from .study import SearchConfig
+The names below load on first use: the command line imports :mod:`.interrupt` at start-up
+to catch signals from the first moment, and must not pay for torch and Optuna then."""
 
-__all__ = [
-    "NSGA2", "AgingEvolution", "Constraint", "CostEvaluator", "Evaluator", "TrainEvaluator",
-    "Objective", "RandomSearch", "SearchConfig", "SearchConfigError", "run_search", "run_worker",
-    "summary",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "CostEvaluator": "evaluators", "Evaluator": "evaluators", "TrainEvaluator": "evaluators",
+    "Constraint": "objectives", "Objective": "objectives", "SearchConfigError": "objectives",
+    "run_search": "runner", "run_worker": "runner", "summary": "runner",
+    "NSGA2": "strategies", "AgingEvolution": "strategies", "RandomSearch": "strategies",
+    "SearchConfig": "study",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)

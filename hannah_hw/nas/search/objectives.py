@@ -21,6 +21,9 @@ class Objective:
 
     @classmethod
     def parse(cls, text: str) -> Objective:
+        if not isinstance(text, str):  # e.g. a mapping in a flow file's list
+            raise SearchConfigError(f"malformed objective {text!r}: expected NAME:min or "
+                                    "NAME:max")
         name, sep, direction = text.partition(":")
         direction = direction or "min"
         if not re.fullmatch(r"[A-Za-z_]\w*", name) or direction not in ("min", "max"):
@@ -44,7 +47,8 @@ class Constraint:
 
     @classmethod
     def parse(cls, text: str) -> Constraint:
-        m = re.fullmatch(r"\s*([A-Za-z_]\w*)\s*(<=|>=|<|>)\s*([-+0-9.eE_]+)\s*", text)
+        m = isinstance(text, str) and re.fullmatch(
+            r"\s*([A-Za-z_]\w*)\s*(<=|>=|<|>)\s*([-+0-9.eE_]+)\s*", text)
         if not m:
             raise SearchConfigError(
                 f"malformed constraint {text!r}: expected NAME<=VALUE (or >=, <, >)")

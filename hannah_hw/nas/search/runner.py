@@ -3,7 +3,11 @@ results table with its Pareto front."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
+import os
+import signal
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -16,15 +20,19 @@ from optuna.trial import TrialState
 from hannah_hw.nas.archspec import ArchSpec, build_space
 from hannah_hw.nas.cost import cost_metrics
 from hannah_hw.nas.space import set_params
+from hannah_hw.util.proc import die_with_parent
 
 from .evaluators import evaluator_class, make_evaluator
+from .interrupt import Interrupted, Interrupts, handle_signals
 from .objectives import SearchConfigError, check_names, finite, total_violation
 from .pareto import pareto_front
 from .strategies import STRATEGIES, Strategy, arch_key
 from .study import (
     Heartbeat,
     SearchConfig,
+    claim,
     counts,
+    give_back_mine,
     history,
     open_study,
     reap_stale,
@@ -33,6 +41,12 @@ from .study import (
 )
 
 MAX_PROPOSALS = 200
+POLL_S = 0.5  # waiting for other workers' candidates, or for the workers
+STOP_S = 30.0  # for workers to give their candidates back before they are killed
+
+
+class SearchIncomplete(SearchConfigError):
+    """Every worker ended before the budget was reached."""
 
 
 def make_strategy(config: SearchConfig) -> Strategy:
@@ -80,71 +94,136 @@ def _propose(config, strategy, graph, hist, taken, slot):
 
 
 def run_worker(url: str, study_dir: Path, on_done: Callable[[], None] | None = None) -> int:
-    """Evaluate candidates until the budget is used up. Returns how many this worker did."""
-    study, config = open_study(url)
+    """Evaluate candidates until the study holds ``budget`` finished ones (waiting for other
+    workers' candidates in flight: they may yet be given back). Returns how many this worker
+    did. On SIGINT/SIGTERM it gives its running candidate back and raises Interrupted."""
+    with handle_signals() as interrupts:
+        study, config = open_study(url)
+        tag = worker_tag()
+        try:
+            return _work(study, config, study_dir, tag, interrupts, on_done)
+        except BaseException:
+            with interrupts.deferred(), contextlib.suppress(Exception):
+                give_back_mine(study, tag)
+            raise
+
+
+def _work(study, config, study_dir, tag, interrupts, on_done) -> int:
     graph, strategy = validate(config)
     evaluator = make_evaluator(config)
     archive = study_dir / "archs"
     archive.mkdir(parents=True, exist_ok=True)
+    give_back_mine(study, tag, "stale")  # a dead process's, whose pid this one got
     done = 0
     while True:
         reap_stale(study)
         trials = study.get_trials(deepcopy=False)
         waiting = any(t.state == TrialState.WAITING for t in trials)
         if not waiting and sum(counts(t) for t in trials) >= config.budget:
-            return done
-        trial = study.ask()
-        trial.set_user_attr("worker", worker_tag())
-        if "arch" in trial.user_attrs:  # queued again after its worker died
-            spec = ArchSpec.from_json(trial.user_attrs["arch"])
-            set_params(graph, spec.params)
-        else:
-            trials = study.get_trials(deepcopy=False)
-            slot = sum(counts(t) for t in trials if t.number < trial.number)
-            if slot >= config.budget:
-                trial.set_user_attr("reason", "over_budget")
-                study.tell(trial, state=TrialState.FAIL)
+            if _progress(trials) >= config.budget:
                 return done
-            taken = {t.user_attrs["key"] for t in trials if "key" in t.user_attrs and counts(t)}
-            _propose(config, strategy, graph, history(study), taken, slot)
-            spec = ArchSpec.from_graph(config.space, graph, config.space_kwargs)
-            trial.set_user_attr("arch", spec.to_json())
-        trial.set_user_attr("key", arch_key(graph))
-        with Heartbeat(study, trial):
-            try:
-                metrics = evaluator(spec, graph)
-                values = [metrics[o.name] for o in strategy.objectives]
-                if not finite(values):
-                    raise ValueError(f"objective values are not finite: {values}")
-            except Exception as e:  # a failed candidate is a result too; record why
-                trial.set_user_attr("reason", "error")
-                trial.set_user_attr("error", f"{type(e).__name__}: {e}")
-                trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
-                study.tell(trial, state=TrialState.FAIL)
-            else:
-                trial.set_user_attr("metrics", metrics)
-                if hasattr(evaluator, "save_artefacts"):
-                    evaluator.save_artefacts(study_dir, f"trial_{trial.number:05d}")
-                study.tell(trial, values)
-                spec.save(archive / f"trial_{trial.number:05d}.json")
+            time.sleep(POLL_S)  # others' candidates in flight
+            continue
+        trial = claim(study, tag)
+        try:
+            with Heartbeat(study, trial):
+                if not _evaluate(study, config, trial, graph, strategy, evaluator, study_dir,
+                                 interrupts):
+                    continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # given back meanwhile (its heartbeat looked dead): another takes it
         done += 1
         if on_done:
             on_done()
 
 
-def _worker_main(url: str, study_dir: str) -> None:
-    run_worker(url, Path(study_dir))
+def _evaluate(study, config, trial, graph, strategy, evaluator, study_dir, interrupts) -> bool:
+    """Propose (or take the queued architecture), evaluate and commit one candidate. False
+    when it came too late for the budget or was given back while it ran."""
+    if "arch" in trial.user_attrs:  # queued again after its worker died or stopped
+        spec = ArchSpec.from_json(trial.user_attrs["arch"])
+        set_params(graph, spec.params)
+    else:
+        trials = study.get_trials(deepcopy=False)
+        slot = sum(counts(t) for t in trials if t.number < trial.number)
+        if slot >= config.budget:
+            trial.set_user_attr("reason", "over_budget")
+            study.tell(trial, state=TrialState.FAIL)
+            return False
+        taken = {t.user_attrs["key"] for t in trials if "key" in t.user_attrs and counts(t)}
+        _propose(config, strategy, graph, history(study), taken, slot)
+        spec = ArchSpec.from_graph(config.space, graph, config.space_kwargs)
+        trial.set_user_attr("arch", spec.to_json())
+    trial.set_user_attr("key", arch_key(graph))
+    try:
+        metrics = evaluator(spec, graph)
+        values = [metrics[o.name] for o in strategy.objectives]
+        if not finite(values):
+            raise ValueError(f"objective values are not finite: {values}")
+    except Exception as e:  # a failed candidate is a result too; record why
+        with interrupts.deferred():
+            trial.set_user_attr("reason", "error")
+            trial.set_user_attr("error", f"{type(e).__name__}: {e}")
+            trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
+            study.tell(trial, state=TrialState.FAIL)
+        return True
+    stem = f"trial_{trial.number:05d}"
+    # committed with its files in one piece: a signal waits, a SIGKILL leaves the files of a
+    # candidate that is then given back (sync_archive tidies them)
+    with interrupts.deferred():
+        if hasattr(evaluator, "save_artefacts"):
+            evaluator.save_artefacts(study_dir, stem)
+        spec.save(study_dir / "archs" / f"{stem}.json")
+        try:
+            trial.set_user_attr("metrics", metrics)
+            study.tell(trial, values)
+        except optuna.exceptions.UpdateFinishedTrialError:  # given back meanwhile
+            (study_dir / "archs" / f"{stem}.json").unlink(missing_ok=True)
+            return False
+    return True
+
+
+def _worker_main(url: str, study_dir: str, parent: int) -> None:
+    """A ``--workers`` process: it stops (giving its candidate back) when its parent dies."""
+    die_with_parent(signal.SIGTERM, parent)
+    try:
+        run_worker(url, Path(study_dir))
+    except Interrupted as e:
+        sys.exit(e.exit_code)
+
+
+def _progress(trials) -> int:
+    finished = (TrialState.COMPLETE, TrialState.FAIL)
+    return sum(1 for t in trials if t.state in finished and counts(t))
 
 
 def progress(study: optuna.Study) -> int:
     """Finished candidates that count against the budget."""
-    finished = (TrialState.COMPLETE, TrialState.FAIL)
-    return sum(1 for t in study.get_trials(deepcopy=False, states=finished) if counts(t))
+    return _progress(study.get_trials(deepcopy=False))
+
+
+def sync_archive(study: optuna.Study, study_dir: Path) -> None:
+    """archs/ holds exactly the finished candidates' ArchSpecs: a worker killed between its
+    files and its commit leaves a file of a candidate that was given back, and on a shared
+    database the other hosts' candidates are written here too."""
+    archive = study_dir / "archs"
+    archive.mkdir(parents=True, exist_ok=True)
+    trials = study.get_trials(deepcopy=False)
+    done = {f"trial_{t.number:05d}.json": t for t in trials if t.state == TrialState.COMPLETE}
+    failed = {f"trial_{t.number:05d}.json" for t in trials if t.state == TrialState.FAIL}
+    for p in archive.glob("trial_*.json"):
+        if p.name in failed:
+            p.unlink(missing_ok=True)
+    for name, t in done.items():
+        if not (archive / name).is_file():
+            ArchSpec.from_json(t.user_attrs["arch"]).save(archive / name)
 
 
 def run_search(config: SearchConfig, study_dir: Path, url: str, workers: int = 1,
                show_progress: bool = True) -> None:
-    """Create or resume the study and run ``workers`` processes on it until the budget is met."""
+    """Create or resume the study and run ``workers`` processes on it until it holds
+    ``budget`` finished candidates. SIGINT/SIGTERM: Interrupted, after every worker gave its
+    candidate back, saying how many are done."""
     from tqdm import tqdm
 
     validate(config)
@@ -157,24 +236,55 @@ def run_search(config: SearchConfig, study_dir: Path, url: str, workers: int = 1
         bar.n = min(progress(study), config.budget)
         bar.refresh()
 
+    with handle_signals() as interrupts:  # after the first signal, further ones are ignored
+        try:
+            if workers <= 1:
+                run_worker(url, study_dir, update)
+            else:
+                _run_workers(url, study_dir, workers, update, interrupts)
+            update()
+        except Interrupted as e:
+            raise Interrupted(e.signum, f"interrupted ({signal.Signals(e.signum).name}): "
+                              f"{progress(study)} of {config.budget} candidates done; run the "
+                              "same command again to resume") from None
+        finally:
+            bar.close()
+    if progress(study) < config.budget:  # every worker failed
+        raise SearchIncomplete(f"the search workers stopped with {progress(study)} of "
+                               f"{config.budget} candidates done; run again to resume")
+    sync_archive(study, study_dir)
+
+
+def _run_workers(url: str, study_dir: Path, workers: int, update: Callable[[], None],
+                 interrupts: Interrupts) -> None:
+    """``workers`` processes on the study; on a signal they are stopped and waited for."""
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_worker_main, args=(url, str(study_dir), os.getpid()))
+             for _ in range(workers)]
     try:
-        if workers <= 1:
-            run_worker(url, study_dir, on_done=update)
-        else:
-            ctx = mp.get_context("spawn")
-            procs = [ctx.Process(target=_worker_main, args=(url, str(study_dir)))
-                     for _ in range(workers)]
-            for p in procs:
-                p.start()
-            while any(p.is_alive() for p in procs):
-                time.sleep(0.5)
-                update()
-            bad = [p.exitcode for p in procs if p.exitcode]
-            if bad:
-                raise RuntimeError(f"{len(bad)} search worker(s) failed (exit codes {bad})")
-        update()
-    finally:
-        bar.close()
+        for p in procs:
+            p.start()
+        while any(p.is_alive() for p in procs):
+            time.sleep(POLL_S)
+            update()
+    except BaseException:
+        with interrupts.deferred():
+            _stop(procs)
+        raise
+
+
+def _stop(procs) -> None:
+    """SIGTERM (each worker gives its candidate back), then SIGKILL after STOP_S."""
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.time() + STOP_S
+    for p in procs:
+        if p.pid is not None:
+            p.join(max(0.0, deadline - time.time()))
+            if p.is_alive():
+                p.kill()
+                p.join()
 
 
 def summary(url: str) -> dict:

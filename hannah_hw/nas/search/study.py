@@ -1,18 +1,17 @@
-"""The study store: Optuna's SQLAlchemy storage (SQLite in the study directory by default, or
-any database URL). Every finished candidate is committed as it finishes; a candidate whose
-worker died is failed and queued again with the same architecture."""
+"""The study store: Optuna's SQLAlchemy storage (see :mod:`.storage`). Every finished candidate
+is committed as it finishes. A candidate is created already owned by its worker, so it is
+never without one; a candidate whose worker died or gave up is failed, uncounted, and queued
+again with the same architecture."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import datetime
 import json
 import os
 import socket
 import threading
 import time
-import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,25 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 from .objectives import Constraint, Objective, SearchConfigError, total_violation
+from .storage import (
+    is_sqlite,
+    masked,
+    open_storage,
+    opening_errors,
+    opening_lock,
+    storage_url,
+)
 from .strategies import Candidate
+
+__all__ = ["SearchConfig", "open_study", "storage_url"]
 
 STUDY_NAME = "hannah-hw"
 HEARTBEAT_S = 10.0
-STALE_S = 60.0
-# reasons a trial does not count against the budget
-UNCOUNTED = ("stale", "over_budget")
+STALE_S = 60.0  # a heartbeat this old: the worker on another host is gone
+LOCAL_STALE_S = 300.0  # this old with the worker's pid alive: a reused pid or a hung worker
+# reasons a trial does not count against the budget: its worker died ("stale") or was
+# stopped ("interrupted") and its architecture was queued again, or it came too late
+UNCOUNTED = ("stale", "interrupted", "over_budget")
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -68,78 +79,44 @@ class SearchConfig:
         return cls(**d)
 
 
-def storage_url(study_dir: Path, storage: str | None) -> str:
-    return storage or f"sqlite:///{(study_dir / 'study.db').resolve()}"
-
-
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
-    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-
-
-def _shown(url: str) -> str:
-    """The URL for messages, without its password."""
-    return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-
-
 def _fresh_study_hint(url: str) -> str:
     """The study lives in the database: with --storage a new --study directory still reaches
     the same study, so only another database starts afresh."""
-    if url.startswith("sqlite"):
+    if is_sqlite(url):
         return "use a new --study directory"
     return "use another database for --storage (one database holds one study)"
-
-
-@contextlib.contextmanager
-def _opening_lock(url: str) -> Iterator[None]:
-    """Serialise opening the study between workers on a database server. Creating Optuna's
-    schema, its version rows and the study with its config are each check-then-create: two
-    workers starting at once on an empty PostgreSQL database collide (a duplicate key in
-    pg_type) or one loads the study before its config is stored. SQLite needs no lock here:
-    its ``--workers`` open the study in one process first."""
-    if not url.startswith("postgresql"):
-        yield
-        return
-    key = zlib.crc32(STUDY_NAME.encode())
-    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-    try:
-        with engine.connect() as con:  # a session-level lock; closing the connection frees it
-            con.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
-            try:
-                yield
-            finally:
-                con.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-    finally:
-        engine.dispose()
 
 
 def open_study(url: str, config: SearchConfig | None = None) -> tuple[optuna.Study, SearchConfig]:
     """Open (or with ``config``, create) the study; a resumed study must match its config,
     except for the budget, which may grow."""
-    with _opening_lock(url):
+    with opening_lock(url), opening_errors(url):
         return _open_study(url, config)
 
 
 def _open_study(url: str, config: SearchConfig | None) -> tuple[optuna.Study, SearchConfig]:
     storage = open_storage(url)
     exists = STUDY_NAME in {s.study_name for s in optuna.get_all_study_summaries(storage)}
-    if not exists:
+    study = optuna.load_study(study_name=STUDY_NAME, storage=storage) if exists else None
+    # a study without its config was cut off right after its creation: it has no trials yet
+    if study is None or "config" not in study.user_attrs:
         if config is None:
-            raise SearchConfigError(f"no study at {_shown(url)}")
-        objectives, _ = config.parsed()
-        study = optuna.create_study(
-            storage=storage, study_name=STUDY_NAME,
-            directions=["minimize" if o.direction == "min" else "maximize" for o in objectives])
+            raise SearchConfigError(f"no study at {masked(url)}")
+        if study is None:
+            objectives, _ = config.parsed()
+            study = optuna.create_study(
+                storage=storage, study_name=STUDY_NAME,
+                directions=["minimize" if o.direction == "min" else "maximize"
+                            for o in objectives])
         study.set_user_attr("config", config.to_dict())
         return study, config
-    study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
     stored = SearchConfig.from_dict(study.user_attrs["config"])
     if config is not None:
         diff = [f.name for f in dataclasses.fields(SearchConfig)
                 if f.name != "budget" and getattr(stored, f.name) != getattr(config, f.name)]
         if diff:
             raise SearchConfigError(
-                f"the study at {_shown(url)} was started with other settings ({', '.join(diff)}: "
+                f"the study at {masked(url)} was started with other settings ({', '.join(diff)}: "
                 + "; ".join(f"{getattr(stored, d)!r} there vs {getattr(config, d)!r} now"
                             for d in diff) + "); " + _fresh_study_hint(url))
         if config.budget != stored.budget:
@@ -165,8 +142,9 @@ def worker_tag() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _alive(tag: str) -> bool | None:
-    """True/False for a worker on this host; None when it runs elsewhere."""
+def _alive(tag: str, since: float) -> bool | None:
+    """True/False for a worker on this host; None when it runs elsewhere. A zombie is dead,
+    and so is a pid whose process started after ``since`` (the candidate's start): reused."""
     host, _, pid = tag.rpartition(":")
     if host != socket.gethostname():
         return None
@@ -176,30 +154,87 @@ def _alive(tag: str) -> bool | None:
         return False
     except (PermissionError, ValueError):
         return True
+    try:  # Linux: state and start time (clock ticks after boot) from /proc
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        with open("/proc/stat") as f:
+            boot = next(int(ln.split()[1]) for ln in f if ln.startswith("btime"))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return True
+    started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return fields[0] != "Z" and started < since + 2.0  # btime is in whole seconds
+
+
+def _rdb(study: optuna.Study) -> optuna.storages.RDBStorage:
+    storage = study._storage
+    return getattr(storage, "_backend", storage)
+
+
+def claim(study: optuna.Study, tag: str) -> optuna.Trial:
+    """The next candidate, owned by worker ``tag`` from the moment it exists: a queued one
+    (an architecture given back) first, else a new one. Owner and state are written in one
+    transaction each, so a worker killed at any instant leaves no candidate without an owner
+    (which only the 60 s heartbeat timeout could recover)."""
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    rdb = _rdb(study)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        with _create_scoped_session(rdb.scoped_session) as session:
+            # a conditional update: exactly one worker takes it, on SQLite as on PostgreSQL
+            took = session.execute(
+                sqlalchemy.update(models.TrialModel)
+                .where(models.TrialModel.trial_id == t._trial_id,
+                       models.TrialModel.state == TrialState.WAITING)
+                .values(state=TrialState.RUNNING, datetime_start=datetime.datetime.now())
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if took == 1:
+                session.add(models.TrialUserAttributeModel(
+                    trial_id=t._trial_id, key="worker", value_json=json.dumps(tag)))
+        if took == 1:
+            return optuna.Trial(study, t._trial_id)
+    template = optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs={"worker": tag})
+    return optuna.Trial(study, study._storage.create_new_trial(study._study_id, template))
+
+
+def _give_back(study: optuna.Study, t: optuna.trial.FrozenTrial, reason: str) -> bool:
+    """Fail a running candidate as uncounted and queue its architecture again (if it had one
+    yet). False when it had finished or been given back meanwhile."""
+    storage = study._storage
+    try:
+        storage.set_trial_user_attr(t._trial_id, "reason", reason)
+        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    if "arch" in t.user_attrs:
+        attrs = {k: t.user_attrs[k] for k in ("arch", "key") if k in t.user_attrs}
+        study.enqueue_trial({}, user_attrs={**attrs, "retry_of": t.number})
     return True
 
 
 def reap_stale(study: optuna.Study) -> int:
-    """Fail candidates whose worker died and queue their architecture again."""
-    storage = study._storage
+    """Give back candidates whose worker died: at once when it ran on this host (its process
+    is gone), else when its heartbeat is older than STALE_S (LOCAL_STALE_S for a live pid on
+    this host: reused, or a hung worker)."""
     now = time.time()
     reaped = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         tag = t.user_attrs.get("worker")
         beat = t.user_attrs.get("heartbeat", t.datetime_start.timestamp())
-        alive = _alive(tag) if tag else None
-        if alive is True or (alive is None and now - beat < STALE_S):
+        alive = _alive(tag, t.datetime_start.timestamp()) if tag else None
+        if alive is not False and now - beat < (LOCAL_STALE_S if alive else STALE_S):
             continue
-        try:
-            storage.set_trial_user_attr(t._trial_id, "reason", "stale")
-            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # another worker finished or reaped it first
-        if "arch" in t.user_attrs:
-            attrs = {k: t.user_attrs[k] for k in ("arch", "key") if k in t.user_attrs}
-            study.enqueue_trial({}, user_attrs={**attrs, "retry_of": t.number})
-        reaped += 1
+        reaped += _give_back(study, t, "stale")
     return reaped
+
+
+def give_back_mine(study: optuna.Study, tag: str, reason: str = "interrupted") -> int:
+    """On the way out of an interrupted worker: its running candidates are given back now,
+    so a resumed search neither counts them nor waits for them. (At a worker's start: those
+    of a dead process that had the same pid.)"""
+    mine = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if t.user_attrs.get("worker") == tag]
+    return sum(_give_back(study, t, reason) for t in mine)
 
 
 class Heartbeat:
@@ -215,6 +250,8 @@ class Heartbeat:
                     storage.set_trial_user_attr(tid, "heartbeat", time.time())
                 except optuna.exceptions.UpdateFinishedTrialError:
                     return
+                except Exception:  # a database hiccup: the next beat tries again
+                    continue
 
         self._thread = threading.Thread(target=beat, daemon=True)
 
