@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from hannah_hw import cli_common as cc
+from hannah_hw.accel.energy import per_mac_text
 from hannah_hw.cli_common import (
     _load_arch,
     _load_batch,
@@ -296,7 +297,7 @@ def cost(qgraph, pe_cols, clock_mhz, board_name, as_json):
     if as_json:
         click.echo(json.dumps({"config": json.loads(cfg.to_json()), **c}, indent=2))
         return
-    per_mac = "no MACs" if c["pj_per_mac"] is None else f"{c['pj_per_mac']:.2f} pJ/MAC"
+    per_mac = per_mac_text(c["pj_per_mac"])
     click.echo(f"{cfg.mac_units} MAC units; {c['macs']:,} MACs in {c['cycles']:,} cycles "
                f"(U = {c['utilization']:.3f}), {c['latency_s'] * 1e3:.3f} ms at {clock_mhz:g} "
                f"MHz, {c['energy_pj'] / 1e6:.3f} uJ ({per_mac})")
@@ -376,7 +377,7 @@ def simulate(hwdir, input_path, output_path, report_path, clock_mhz, rate_hz, en
         write_file(report_path, json.dumps(rep, indent=2) + "\n", "--report")
     click.echo(f"wrote {output_path}: {len(x)} samples; {rep['cycles']:,} cycles per inference "
                f"(predicted {rep['predicted_cycles']:,}), U = {rep['utilization']:.3f}, "
-               f"{rep['energy_uj']:.3f} uJ ({rep['pj_per_mac']:.2f} pJ/MAC, "
+               f"{rep['energy_uj']:.3f} uJ ({per_mac_text(rep['pj_per_mac'])}, "
                f"{rep['ratio_to_floor']:.2f}x the floor); outputs "
                f"{'equal' if rep['reference_match'] else 'DIFFER FROM'} the reference "
                f"interpreter; {rep['sim_cycles_per_s'] / 1e6:.2f} M simulated cycles/s")

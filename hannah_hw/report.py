@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hannah_hw.accel.energy import per_mac_text
 from hannah_hw.cli_common import _user_errors
 from hannah_hw.flow import FlowError, read_record
 from hannah_hw.util.names import md_text, printable
@@ -163,7 +164,7 @@ def _rows(rec: dict) -> list[tuple[str, list[tuple[str, str]]]]:
         sections.append(("RTL simulation", [
             ("cycles per inference", f"{s['cycles']:,} (cost model {s['predicted_cycles']:,})"),
             ("utilisation", f"{s['utilization']:.3f}"),
-            ("energy", f"{s['energy_uj']:.3f} uJ, {s['pj_per_mac']:.2f} pJ/MAC, "
+            ("energy", f"{s['energy_uj']:.3f} uJ, {per_mac_text(s['pj_per_mac'])}, "
                        f"{s['ratio_to_floor']:.1f}x the floor"),
             ("latency", f"{s['latency_s'] * 1e3:.3f} ms at {s['clock_hz'] / 1e6:g} MHz"),
             ("simulator speed", f"{s['sim_cycles_per_s'] / 1e6:.2f} M cycles/s")]))

@@ -198,3 +198,23 @@ def test_no_traceback_in_a_real_process(d):
     assert r.returncode == 2 and "Traceback" not in r.stderr and "Aborted" not in r.stderr
     assert r.stderr == (f"hannah-hw: error: --input {d}/empty.npy: cannot be read as .npy "
                         "(the file is empty)\n")
+
+
+def test_a_network_without_macs_generates_and_builds_firmware(tmp_path):
+    """Pooling only: no parameters, no MACs (an empty parameter memory, no pJ/MAC)."""
+    from hannah_hw.accel.energy import per_mac_text
+    from hannah_hw.ir.qgraph import from_dict
+
+    t = {"bits": 8, "signed": True, "scale_m": 1, "zero_point": 0, "scale_e": -4}
+    d = {"format": "hannah-hw-qgraph", "format_version": 1, "name": "pool", "inputs": ["x"],
+         "outputs": ["y"], "tensors": {"x": {"shape": [4, 8], **t}, "y": {"shape": [4, 4], **t}},
+         "nodes": [{"op": "maxpool", "name": "p", "inputs": ["x"], "output": "y", "params": {},
+                    "attrs": {"kernel": [2], "stride": [2], "padding": [0]}}], "arrays": {}}
+    from_dict(d, {}).save(tmp_path / "g.json")
+    for args in (["cost", str(tmp_path / "g.json")],
+                 ["generate", str(tmp_path / "g.json"), "--out", str(tmp_path / "hw")],
+                 ["firmware", str(tmp_path / "hw"), "--out", str(tmp_path / "fw")]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 0, (args, r.output, r.exception)
+    assert "no MACs" in CliRunner().invoke(main, ["cost", str(tmp_path / "g.json")]).output
+    assert per_mac_text(None) == "no MACs" and per_mac_text(1.234) == "1.23 pJ/MAC"

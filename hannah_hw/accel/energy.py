@@ -81,3 +81,8 @@ def _compulsory(layers: list[dict], e: dict) -> float:
     weights = sum(ev["weight_words"] for ev in layers)
     return weights * e["weight_read"] + (layers[0]["inputs"] + layers[-1]["act_writes"]) * \
         e["act_access"]
+
+
+def per_mac_text(pj_per_mac: float | None) -> str:
+    """pJ/MAC for people; a network without MACs (pooling only) has none."""
+    return "no MACs" if pj_per_mac is None else f"{pj_per_mac:.2f} pJ/MAC"

@@ -145,8 +145,8 @@ def emit_firmware(hwdir: Path, out: Path) -> Path:
     if prog.weights.size and (prog.weights.min() < -128 or prog.weights.max() > 127):
         raise ConfigError("the reference kernels hold weights as int8; this Program's do "
                           "not fit")
-    big = [int(np.abs(a).max()) for a in (prog.params, np.array([[d["m"], d["m_b"]] for d in
-                                                                 prog.descriptors]))]
+    big = [int(np.abs(a).max(initial=0)) for a in (
+        prog.params, np.array([[d["m"], d["m_b"]] for d in prog.descriptors]))]
     if max(big) >= 1 << 31:
         raise ConfigError("the reference kernels hold biases and multipliers as int32; this "
                           f"Program has a value of {max(big)}")
