@@ -42,6 +42,7 @@ test-fast: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	$(PY) benchmarks/nas_sampling.py
@@ -52,5 +53,5 @@ bench: setup
 	$(PY) benchmarks/flow.py
 
 clean:
-	rm -rf runs build rtl/build .pytest_cache .ruff_cache
+	rm -rf runs build .pytest_cache .ruff_cache .import_linter_cache .grimp_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

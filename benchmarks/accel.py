@@ -24,15 +24,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hannah_hw.hw.generate import generate, simulate  # noqa: E402
 from hannah_hw.ir.interpreter import quantize_input  # noqa: E402
-from hannah_hw.ir.lower import lower  # noqa: E402
 from hannah_hw.ir.qgraph import QGraph  # noqa: E402
 from hannah_hw.nas.archspec import ArchSpec  # noqa: E402
 from hannah_hw.nas.functional_operators.executor import BasicExecutor  # noqa: E402
+from hannah_hw.qat.lower import lower  # noqa: E402
 from hannah_hw.qat.qnet import build_qnet  # noqa: E402
 from hannah_hw.simulate.accel_sim import build_harness  # noqa: E402
 from hannah_hw.simulate.verilator import BUILD  # noqa: E402
+from hannah_hw.stages.generate import generate  # noqa: E402
+from hannah_hw.stages.simulate import simulate  # noqa: E402
 
 DEMO = ROOT / "runs" / "demo" / "kws-tcresnet8"
 LANES = (4, 8, 16)

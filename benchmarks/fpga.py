@@ -30,7 +30,7 @@ from hannah_hw.fpga.boards import board  # noqa: E402
 from hannah_hw.fpga.build import build_bitstream, cell_counts  # noqa: E402
 from hannah_hw.fpga.fit import FitError  # noqa: E402
 from hannah_hw.fpga.resources import FIT_FILE, estimate_resources, fit  # noqa: E402
-from hannah_hw.hw.generate import generate  # noqa: E402
+from hannah_hw.stages.generate import generate  # noqa: E402
 
 BUILD = ROOT / "build" / "fpga"
 
@@ -78,9 +78,10 @@ def one(name, g, lanes, board_name):
 
 def soc(rundir: Path, cpu: str, board_name: str) -> dict:
     from hannah_hw.flow import _batch
-    from hannah_hw.fw.build import build_firmware, soc_simulate
+    from hannah_hw.fw.build import build_firmware
     from hannah_hw.fw.emit import emit_firmware
     from hannah_hw.ir.interpreter import run
+    from hannah_hw.stages.soc_sim import soc_simulate
 
     fw = emit_firmware(rundir / "hw", BUILD / f"soc-{cpu}-fw")
     rec = build_firmware(fw, "rv32", "rv32i", False, cpu)  # PicoRV32 at its smallest

@@ -23,10 +23,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from accel import networks  # noqa: E402
 
-from hannah_hw.fw.build import build_firmware, soc_simulate  # noqa: E402
+from hannah_hw.fw.build import build_firmware  # noqa: E402
 from hannah_hw.fw.emit import emit_firmware  # noqa: E402
-from hannah_hw.hw.generate import generate  # noqa: E402
 from hannah_hw.ir.interpreter import run  # noqa: E402
+from hannah_hw.stages.generate import generate  # noqa: E402
+from hannah_hw.stages.soc_sim import soc_simulate  # noqa: E402
 
 LANES = (4, 16)
 SAMPLES = 8

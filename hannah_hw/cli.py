@@ -132,6 +132,7 @@ def search(space_ref, study_dir, show, as_json, plot, strategy, budget, objectiv
     url = storage_url(study_path, storage)  # a malformed URL fails before the heavy imports
     from hannah_hw.nas.search.runner import format_summary, plot_summary, run_search, summary
     from hannah_hw.nas.search.study import SearchConfig
+    from hannah_hw.stages.price import search_evaluator
     if not show:
         if not space_ref:
             raise SearchConfigError("SPACE is required unless --show is given")
@@ -151,7 +152,7 @@ def search(space_ref, study_dir, show, as_json, plot, strategy, budget, objectiv
                               qat_epochs if trained else 0, wbits, abits,
                               limit if trained else None, kws_clips, pe_cols,
                               board if trained else None)
-        run_search(config, study_path, url, workers=workers)
+        run_search(config, study_path, url, workers=workers, evaluators=search_evaluator)
     elif storage is None and not (study_path / "study.db").is_file():
         raise SearchConfigError(f"no study in {study_dir} (no study.db)")
     s = summary(url)
@@ -322,8 +323,8 @@ def _layer_table(layers: list[dict]) -> None:
 @user_errors
 def generate(qgraph, out_dir, pe_rows, pe_cols, fit_board):
     """Generate the accelerator for QGRAPH: AccelConfig, Verilog, Program and summary."""
-    from hannah_hw.hw.generate import generate as gen
     from hannah_hw.ir.qgraph import QGraph
+    from hannah_hw.stages.generate import generate as gen
 
     s = gen(QGraph.load(qgraph), Path(out_dir), pe_rows, pe_cols, fit_board)
     c = s["config"]
@@ -351,9 +352,10 @@ def simulate(hwdir, input_path, output_path, report_path, clock_mhz, rate_hz, en
              max_cycles):
     """Run inputs through the generated RTL (Verilator): outputs and measured counters."""
     from hannah_hw.accel.config import ConfigError
-    from hannah_hw.hw.generate import load_hwdir, min_cycles
-    from hannah_hw.hw.generate import simulate as sim
+    from hannah_hw.hw.hwdir import load_hwdir
     from hannah_hw.simulate.verilator import SimulatorError
+    from hannah_hw.stages.simulate import min_cycles
+    from hannah_hw.stages.simulate import simulate as sim
 
     # every input checked before any progress: what fails after it is the run's own result
     g, cfg, prog = load_hwdir(Path(hwdir))

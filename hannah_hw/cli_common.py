@@ -10,6 +10,14 @@ from pathlib import Path
 
 import click
 
+from hannah_hw.flow_config import (
+    BITS,
+    KWS_CLIPS_MIN,
+    SEED_MAX,
+    SIM_MAX_CYCLES,
+    SOC_MAX_CYCLES,
+)
+
 
 def _user_errors():
     from hannah_hw.accel.config import ConfigError
@@ -50,14 +58,7 @@ def _one_line(message: str) -> None:
     sys.exit(2)
 
 
-# bounds shared by the CLI options and the flow file's keys
-SEED_MAX = 2**32 - 1  # numpy's legacy seeding and the data sets' caches take 32 bits
-BITS = (2, 8)  # weight and activation widths the quantiser and the datapath support
-KWS_CLIPS_MIN = 12  # one clip per kws class at least
-SIM_MAX_CYCLES = 2**32 - 1001  # the accelerator's 32-bit watchdog; the harness adds 1000
-SOC_MAX_CYCLES = 2**64 - 1  # the SoC harness counts in 64 bits
-PE_COLS_MAX = 64  # AccelConfig.validate's limit (the CLI leaves the message to it)
-
+# the bounds are the flow file's too (flow_config holds them)
 SEED = click.IntRange(0, SEED_MAX)
 COUNT = click.IntRange(min=1)  # budgets, sample limits, workers, batch sizes, lanes
 EPOCHS = click.IntRange(min=0)

@@ -79,10 +79,11 @@ def soc_sim(fwdir, input_path, output_path, report_path, no_accel, limit, max_cy
     import numpy as np
 
     from hannah_hw.accel.config import ConfigError
-    from hannah_hw.fw.build import hwdir_of, soc_config, soc_image, soc_simulate
-    from hannah_hw.hw.generate import load_hwdir
+    from hannah_hw.fw.build import hwdir_of, soc_config, soc_image
+    from hannah_hw.hw.hwdir import load_hwdir
     from hannah_hw.ir.interpreter import run
     from hannah_hw.simulate.verilator import SimulatorError
+    from hannah_hw.stages.soc_sim import soc_simulate
 
     # every input checked before the first line of progress: the FWDIR's HWDIR, the inputs,
     # where the outputs go, the rv32 build's record and image

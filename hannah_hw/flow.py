@@ -15,36 +15,19 @@ from pathlib import Path
 import numpy as np
 
 from hannah_hw.flow_config import (
+    RECORD,
     STAGES,
-    FlowConfigError,
+    FlowError,
     check_space,
+    read_record,
     stage_keys,
     without_secrets,
 )
 from hannah_hw.nas.search.objectives import SearchConfigError
+from hannah_hw.report import write_report
+from hannah_hw.stages.price import search_evaluator
 
-RECORD = "flow.json"
 Log = Callable[[str], None]
-
-
-class FlowError(FlowConfigError):
-    """A stage whose result breaks the flow's promises (e.g. outputs not bit-exact)."""
-
-
-def read_record(rundir: Path) -> dict:
-    try:
-        rec = json.loads((Path(rundir) / RECORD).read_text())
-    except FileNotFoundError:
-        return {"stages": {}}
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise FlowError(f"{rundir}/{RECORD} is corrupt ({e}); remove it to start again") from None
-    stages = rec.get("stages") if isinstance(rec, dict) else None
-    if not isinstance(stages, dict) or not all(
-            isinstance(v, dict) and {"key", "seconds", "finished", "result"} <= v.keys()
-            for v in stages.values()):
-        raise FlowError(f"{rundir}/{RECORD} is corrupt (not a record of flow stages); remove "
-                        "it to start again")
-    return rec
 
 
 def _write_json(path: Path, data) -> None:
@@ -82,7 +65,8 @@ def _search(cfg: dict, run: Path, log: Log) -> dict:
     url = storage_url(sdir, cfg["search"]["storage"])
     t0 = time.perf_counter()
     try:
-        run_search(search_config(cfg), sdir, url, workers=cfg["search"]["workers"])
+        run_search(search_config(cfg), sdir, url, workers=cfg["search"]["workers"],
+                   evaluators=search_evaluator)
     except SearchConfigError as e:
         raise FlowError(f"search in {sdir}: {e}".replace("--study directory", "RUNDIR")) from None
     s = summary(url)
@@ -112,9 +96,9 @@ def _front_members(s: dict, k: int) -> list[dict]:
 def _confirm(cfg: dict, run: Path, log: Log) -> dict:
     """Generate and simulate front members: measured cycles and energy beside the predictions
     the search used, and bit-exactness of the RTL against the interpreter."""
-    from hannah_hw.hw.generate import simulate
     from hannah_hw.ir.interpreter import quantize_input
     from hannah_hw.ir.qgraph import QGraph
+    from hannah_hw.stages.simulate import simulate
 
     sdir = run / "search"
     s = json.loads((sdir / "summary.json").read_text())
@@ -153,7 +137,7 @@ def _clock_hz(cfg: dict) -> float:
 
 
 def _generate(g, hwdir: Path, cfg: dict) -> dict:
-    from hannah_hw.hw.generate import generate
+    from hannah_hw.stages.generate import generate
 
     hw = cfg["hardware"]
     return generate(g, hwdir, pe_cols=hw["pe_cols"], fit=hw["board"])
@@ -217,7 +201,7 @@ def _generate_stage(cfg: dict, run: Path, log: Log) -> dict:
 
 
 def _simulate(cfg: dict, run: Path, log: Log) -> dict:
-    from hannah_hw.hw.generate import simulate
+    from hannah_hw.stages.simulate import simulate
 
     g, x = _batch(run, cfg["deploy"]["simulate_samples"])
     y, rep = simulate(run / "hw", x, clock_hz=_clock_hz(cfg))
@@ -256,8 +240,8 @@ def _firmware(cfg: dict, run: Path, log: Log) -> dict:
 
 
 def _soc(cfg: dict, run: Path, log: Log) -> dict:
-    from hannah_hw.fw.build import soc_simulate
     from hannah_hw.ir.interpreter import run as interpret
+    from hannah_hw.stages.soc_sim import soc_simulate
 
     g, x = _batch(run, cfg["deploy"]["soc_samples"])
     y, rep = soc_simulate(run / "fw", x, g.tensors[g.outputs[0]].shape)
@@ -285,8 +269,6 @@ def _bitstream(cfg: dict, run: Path, log: Log) -> dict:
 
 
 def _report(cfg: dict, run: Path, log: Log) -> dict:
-    from hannah_hw.report import write_report
-
     html, md = write_report(run)
     log(f"wrote {html} and {md}")
     return {"html": str(html), "markdown": str(md)}

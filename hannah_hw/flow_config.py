@@ -1,5 +1,7 @@
 """The experiment file of ``hannah-hw flow``: YAML sections with defaults, checked key by key
-so a typo or a wrong type is one error naming the key, before any work starts."""
+so a typo or a wrong type is one error naming the key, before any work starts; the bounds
+the CLI's options share with it; and RUNDIR/flow.json, the record of finished stages, read
+here so that the flow (which writes it) and the report (which reads it) share one reader."""
 
 from __future__ import annotations
 
@@ -11,9 +13,18 @@ from typing import Any
 
 import yaml
 
-from hannah_hw.cli_common import BITS, KWS_CLIPS_MIN, PE_COLS_MAX, SEED_MAX
 from hannah_hw.nas.search.objectives import SearchConfigError
+from hannah_hw.soc.cores import CPU_ISAS
 
+# bounds shared by the CLI options and the flow file's keys
+SEED_MAX = 2**32 - 1  # numpy's legacy seeding and the data sets' caches take 32 bits
+BITS = (2, 8)  # weight and activation widths the quantiser and the datapath support
+KWS_CLIPS_MIN = 12  # one clip per kws class at least
+SIM_MAX_CYCLES = 2**32 - 1001  # the accelerator's 32-bit watchdog; the harness adds 1000
+SOC_MAX_CYCLES = 2**64 - 1  # the SoC harness counts in 64 bits
+PE_COLS_MAX = 64  # AccelConfig.validate's limit (the CLI leaves the message to it)
+
+RECORD = "flow.json"  # in RUNDIR: every finished stage with its key, time and result
 BOARDS = ("icebreaker", "ulx3s")
 TOPS = ("accel", "soc")
 # every key a flow file may hold, with its default; None marks "optional, no default"
@@ -60,6 +71,28 @@ RANGES: dict[tuple[str, str], tuple[int, int | None]] = {
 
 class FlowConfigError(SearchConfigError):
     """A flow file that cannot be run: the message names the file and the key."""
+
+
+class FlowError(FlowConfigError):
+    """A stage whose result breaks the flow's promises (e.g. outputs not bit-exact), or a
+    RUNDIR whose records are corrupt."""
+
+
+def read_record(rundir: Path) -> dict:
+    """RUNDIR's record of finished stages (none when it has no flow.json yet)."""
+    try:
+        rec = json.loads((Path(rundir) / RECORD).read_text())
+    except FileNotFoundError:
+        return {"stages": {}}
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise FlowError(f"{rundir}/{RECORD} is corrupt ({e}); remove it to start again") from None
+    stages = rec.get("stages") if isinstance(rec, dict) else None
+    if not isinstance(stages, dict) or not all(
+            isinstance(v, dict) and {"key", "seconds", "finished", "result"} <= v.keys()
+            for v in stages.values()):
+        raise FlowError(f"{rundir}/{RECORD} is corrupt (not a record of flow stages); remove "
+                        "it to start again")
+    return rec
 
 
 def _merge(defaults: dict, given: dict, where: str, path: tuple = ()) -> dict:
@@ -239,8 +272,6 @@ def check_flow_config(cfg: dict, where: str) -> None:
     if bad:
         raise FlowConfigError(f"{where}: deploy.bitstream: unknown top(s) {bad}; choose from "
                               f"{', '.join(TOPS)}")
-    from hannah_hw.fw.build import CPU_ISAS
-
     if cfg["deploy"]["cpu"] not in CPU_ISAS:
         raise FlowConfigError(f"{where}: deploy.cpu must be one of {', '.join(CPU_ISAS)}, got "
                               f"{cfg['deploy']['cpu']!r}")
@@ -264,15 +295,15 @@ def _check_search(cfg: dict, where: str) -> None:
     """The search's strategy and metric names, as the search itself would check them."""
     from types import SimpleNamespace
 
-    from hannah_hw.nas.search.evaluators import evaluator_class
     from hannah_hw.nas.search.objectives import Constraint, Objective, check_names
     from hannah_hw.nas.search.strategies import STRATEGIES
+    from hannah_hw.stages.price import search_evaluator
 
     s = cfg["search"]
     if s["strategy"] not in STRATEGIES:
         raise FlowConfigError(f"{where}: search.strategy must be one of "
                               f"{', '.join(STRATEGIES)}, got {_short(s['strategy'])}")
-    known = evaluator_class(SimpleNamespace(dataset=cfg["data"]["dataset"])).metric_names
+    known = search_evaluator(SimpleNamespace(dataset=cfg["data"]["dataset"])).metric_names
     for key, parse in (("objectives", Objective.parse), ("constraints", Constraint.parse)):
         try:
             check_names([parse(o) for o in s[key]], [], known)

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from hannah_hw.accel.config import ConfigError
 from hannah_hw.accel.energy import per_mac_text
-from hannah_hw.cli_common import _user_errors
-from hannah_hw.flow import FlowError, read_record
+from hannah_hw.flow_config import FlowError, read_record
+from hannah_hw.nas.search.objectives import SearchConfigError
 from hannah_hw.util.names import md_text, printable
 
 PLOTS = ("front", "history", "layers", "energy")
@@ -240,8 +241,8 @@ def write_report(rundir: Path) -> tuple[Path, Path]:
         plots = _plots(run, pdir)
         sections = _rows(rec)
         title = f"hannah-hw report: {rec.get('config', {}).get('name', run.name)}"
-    except _user_errors():
-        raise
+    except (ConfigError, SearchConfigError):  # the user errors reading the records can raise
+        raise  # (a bad config.json or energy table; a corrupt file: FlowError) say it already
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, OSError,
             ArithmeticError) as e:  # ArithmeticError: e.g. a huge int matplotlib cannot take
         raise FlowError(f"{run}: the flow's records are incomplete or malformed "

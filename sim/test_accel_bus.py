@@ -22,7 +22,7 @@ from hannah_hw.accel.hwdesc import (
     layer_counts,
 )
 from hannah_hw.accel.schedule import layer_events
-from hannah_hw.hw.generate import load_hwdir
+from hannah_hw.hw.hwdir import load_hwdir
 from hannah_hw.simulate.accel_sim import WRITE, load_commands
 
 

@@ -5,13 +5,13 @@ import pytest
 import torch
 from test_qat import every_op_1d, every_op_2d, randomized
 
-from hannah_hw.accel.config import ConfigError, derive_config
+from hannah_hw.accel.config import ConfigError, derive_config, plan_memory
 from hannah_hw.accel.golden import run_program
-from hannah_hw.accel.program import Program, compile_program, pack_weights, plan_memory
+from hannah_hw.accel.program import Program, compile_program, pack_weights
 from hannah_hw.ir.interpreter import quantize_input, run
-from hannah_hw.ir.lower import lower
 from hannah_hw.nas.blocks import conv1d, conv2d, input_tensor, linear
 from hannah_hw.nas.functional_operators.op import search_space
+from hannah_hw.qat.lower import lower
 from hannah_hw.qat.qnet import build_qnet
 
 

@@ -15,12 +15,12 @@ from hannah_hw.accel.schedule import layer_events
 from hannah_hw.hw.accel import Accelerator
 from hannah_hw.hw.emit import emit_verilog
 from hannah_hw.ir.interpreter import quantize_input, run
-from hannah_hw.ir.lower import lower
 from hannah_hw.nas.archspec import ArchSpec
 from hannah_hw.nas.blocks import conv1d, conv2d, input_tensor, linear
 from hannah_hw.nas.functional_operators.executor import BasicExecutor
 from hannah_hw.nas.functional_operators.op import search_space
 from hannah_hw.nas.functional_operators.operators import AvgPooling, MaxPooling
+from hannah_hw.qat.lower import lower
 from hannah_hw.qat.qnet import build_qnet
 from hannah_hw.simulate.accel_sim import (
     READ,

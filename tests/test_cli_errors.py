@@ -24,7 +24,7 @@ STAGE = {"key": "k", "seconds": 1.0, "finished": "now", "result": {"ok": 1}}
 def d(tmp_path_factory):
     """A folder with a QGraph, its HWDIR and FWDIR (no simulator built) and broken inputs."""
     from hannah_hw.fw.emit import emit_firmware
-    from hannah_hw.hw.generate import generate
+    from hannah_hw.stages.generate import generate
 
     d = tmp_path_factory.mktemp("cli")
     g = tiny_linear_graph()

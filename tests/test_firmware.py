@@ -11,11 +11,12 @@ from test_accel_model import lowered
 from test_accel_rtl import _cases, _shipped
 from test_qat import every_op_1d
 
-from hannah_hw.fw.build import FirmwareError, build_firmware, run_host, soc_simulate
+from hannah_hw.fw.build import FirmwareError, build_firmware, run_host
 from hannah_hw.fw.emit import emit_firmware
-from hannah_hw.hw.generate import generate
 from hannah_hw.ir.interpreter import quantize_input, run
 from hannah_hw.simulate.verilator import SimulatorError
+from hannah_hw.stages.generate import generate
+from hannah_hw.stages.soc_sim import soc_simulate
 
 
 def _fw(tmp_path, name, qg, lanes=None, targets=("host",)):

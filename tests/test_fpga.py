@@ -77,7 +77,7 @@ def _small_hw(tmp_path, lanes=4):
     from test_accel_model import lowered
     from test_qat import every_op_1d
 
-    from hannah_hw.hw.generate import generate
+    from hannah_hw.stages.generate import generate
 
     qg, _ = lowered(every_op_1d)
     generate(qg, tmp_path / "hw", pe_cols=lanes)
@@ -105,7 +105,7 @@ def test_generate_fit_picks_lanes_or_names_what_is_too_big(tmp_path):
     from test_accel_rtl import _shipped
 
     from hannah_hw.fpga.fit import FitError
-    from hannah_hw.hw.generate import generate
+    from hannah_hw.stages.generate import generate
 
     qg, _ = _small_hw(tmp_path)  # fits the UP5K at 8 lanes (4,435 logic cells measured)
     assert generate(qg, tmp_path / "fit", fit="icebreaker")["config"]["pe_cols"] == 8
@@ -180,9 +180,9 @@ def test_the_ice40_memory_mapping_is_bit_exact_and_its_cycles_predicted(tmp_path
     from hannah_hw.accel.hwdesc import COUNTERS, HwLayout
     from hannah_hw.accel.program import Program
     from hannah_hw.accel.schedule import layer_events
-    from hannah_hw.hw.generate import generate
     from hannah_hw.ir.interpreter import quantize_input, run
     from hannah_hw.simulate.accel_sim import build_harness, simulate_program
+    from hannah_hw.stages.generate import generate
 
     qg, x = lowered(every_op_1d, scales=scales)
     hw = tmp_path / "hw"

@@ -393,9 +393,10 @@ def _make_rundir(a) -> Path:
     from hannah_hw.accel.hwdesc import COUNTERS
     from hannah_hw.accel.schedule import layer_events
     from hannah_hw.flow_config import load_flow_config, stage_keys
-    from hannah_hw.hw.generate import load_hwdir, measured_report
+    from hannah_hw.hw.hwdir import load_hwdir
     from hannah_hw.nas.search.runner import summary
     from hannah_hw.nas.search.study import storage_url
+    from hannah_hw.stages.simulate import measured_report
 
     run = a.base / "run"
     _cli_ok("search", SMALL_FLOW["space"], "--study", run / "search", "--budget", "4",
@@ -464,6 +465,7 @@ def stubs(arts):
     import hannah_hw.nas.search.runner as search_runner
     import hannah_hw.simulate.accel_sim as accel_sim
     import hannah_hw.soc.sim as soc_sim
+    import hannah_hw.stages.simulate as simulate_stage
 
     real_build = accel_sim.build_harness
     state = {"accel_v": arts.hw_bytes["accel.v"]}
@@ -478,12 +480,13 @@ def stubs(arts):
     def build_soc(*args, **kwargs):
         raise ReachedBuild("SoC")
 
-    def run_search(config, study_dir, url, workers=1, show_progress=True):
-        search_runner.validate(config)  # what the search does before its first candidate
+    def run_search(config, study_dir, url, workers=1, show_progress=True,
+                   evaluators=search_runner.cost_only):
+        search_runner.validate(config, evaluators)  # what it does before its first candidate
         raise ReachedBuild("flow")
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(accel_sim, "build_harness", build_harness)
+        mp.setattr(simulate_stage, "build_harness", build_harness)
         mp.setattr(soc_sim, "build_soc", build_soc)
         mp.setattr(search_runner, "run_search", run_search)
         yield state
@@ -570,7 +573,7 @@ def _npy_out_sane(a, qfile: Path, xfile: Path, out: Path, dequantize: bool):
 
 def test_unmutated_artefacts_pass(arts, tmp_path):
     """The harness's baseline: every command accepts the valid artefacts."""
-    from hannah_hw.hw.generate import load_hwdir
+    from hannah_hw.hw.hwdir import load_hwdir
 
     def go(cmd, args, files, outputs, sane=None):
         case = Case(arts.cases, files, "unmutated")
@@ -731,7 +734,7 @@ def test_import_onnx(arts):
 
 
 def test_generate(arts):
-    from hannah_hw.hw.generate import load_hwdir
+    from hannah_hw.hw.hwdir import load_hwdir
 
     def sane(out):
         def check(case, result):

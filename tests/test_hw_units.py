@@ -41,7 +41,7 @@ def small_hwdir():
     from test_accel_model import lowered
     from test_qat import every_op_1d
 
-    from hannah_hw.hw.generate import generate
+    from hannah_hw.stages.generate import generate
 
     qg, _ = lowered(every_op_1d, 8, 8, "fixed")
     out = build_dir("hwdir", str(qg))

@@ -26,7 +26,7 @@ RV32 = {"target": "rv32", "isa": "rv32i", "cpu": "serv", "ram_bytes": 32768}
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     from hannah_hw.fw.emit import emit_firmware
-    from hannah_hw.hw.generate import generate
+    from hannah_hw.stages.generate import generate
 
     d = tmp_path_factory.mktemp("hwdir")
     generate(tiny_linear_graph(), d / "hw")
@@ -41,13 +41,13 @@ def base(tmp_path_factory):
 def d(base, tmp_path, monkeypatch):
     """A fresh copy of the HWDIR and FWDIR (the FWDIR pointing at the copy); the builds
     stubbed."""
-    import hannah_hw.simulate.accel_sim as accel_sim
     import hannah_hw.soc.sim as soc_sim
+    import hannah_hw.stages.simulate as simulate_stage
 
     def stop(*args, **kwargs):
         raise ReachedBuild()
 
-    monkeypatch.setattr(accel_sim, "build_harness", stop)
+    monkeypatch.setattr(simulate_stage, "build_harness", stop)
     monkeypatch.setattr(soc_sim, "build_soc", stop)
     for name in ("hw", "fw"):
         shutil.copytree(base / name, tmp_path / name)
@@ -241,7 +241,8 @@ def test_a_loop_bound_of_zero_is_refused(d):
 
 
 def test_min_cycles_is_below_the_cost_model(base):
-    from hannah_hw.hw.generate import load_hwdir, min_cycles
+    from hannah_hw.hw.hwdir import load_hwdir
+    from hannah_hw.stages.simulate import min_cycles
 
     _, cfg, prog = load_hwdir(base / "hw")
     predicted = json.loads((base / "hw" / "summary.json").read_text())["predicted_cycles"]

@@ -155,11 +155,11 @@ def test_hostile_names_through_every_emitter(tmp_path):
     from hannah_hw.cli import main
     from hannah_hw.fw.build import build_firmware, run_host
     from hannah_hw.fw.emit import emit_firmware, model_sources
-    from hannah_hw.hw.generate import generate
     from hannah_hw.ir.interpreter import quantize_input, run
     from hannah_hw.ir.onnx_export import export_onnx
     from hannah_hw.ir.qgraph import QGraph
     from hannah_hw.report import write_report
+    from hannah_hw.stages.generate import generate
 
     mark = tmp_path / "pwned"
     qg, x = lowered(every_op_1d, n=4)

@@ -12,10 +12,10 @@ from test_qat import every_op_1d, every_op_2d, randomized
 
 from conftest import run_cli
 from hannah_hw.ir.interpreter import dequantize_output, quantize_input, run
-from hannah_hw.ir.lower import lower
 from hannah_hw.ir.onnx_export import export_onnx
 from hannah_hw.ir.onnx_import import import_onnx
 from hannah_hw.ir.qgraph import QGraph, QGraphError
+from hannah_hw.qat.lower import lower
 from hannah_hw.qat.qnet import build_qnet
 
 logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization's pre-processing hints

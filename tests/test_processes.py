@@ -116,7 +116,7 @@ def test_killed_simulate_leaves_no_compiler_running(tmp_path):
     from test_accel_model import lowered
     from test_qat import every_op_1d
 
-    from hannah_hw.hw.generate import generate
+    from hannah_hw.stages.generate import generate
 
     qg, x = lowered(every_op_1d, 8, 8, "fixed", 5, n=2)
     generate(qg, tmp_path / "hw", pe_cols=4)

@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from hannah_hw.ir.interpreter import quantize_input, run
-from hannah_hw.ir.lower import lower
 from hannah_hw.nas.blocks import batch_norm, conv1d, conv2d, input_tensor, linear, relu
 from hannah_hw.nas.functional_operators.executor import BasicExecutor
 from hannah_hw.nas.functional_operators.op import ChoiceOp, search_space
@@ -16,6 +15,7 @@ from hannah_hw.nas.functional_operators.operators import (
     Identity,
     MaxPooling,
 )
+from hannah_hw.qat.lower import lower
 from hannah_hw.qat.pipeline import check_bit_exact
 from hannah_hw.qat.qnet import build_qnet
 

@@ -147,13 +147,43 @@ def ideal_utilization(g: QGraph, lanes: int) -> float:
     return work / (cycles * lanes) if cycles else 1.0
 
 
+def plan_memory(g: QGraph) -> tuple[dict[str, int], int]:
+    """First-fit placement of every tensor by liveness; returns addresses and the depth."""
+    size = {t: int(np.prod(info.shape)) for t, info in g.tensors.items()}
+    last_use = {t: -1 for t in g.tensors}
+    for i, n in enumerate(g.nodes):
+        for t in n.inputs:
+            last_use[t] = i
+    for t in g.outputs:
+        last_use[t] = len(g.nodes)
+    addr: dict[str, int] = {}
+    live: dict[str, tuple[int, int]] = {}
+
+    def place(t: str) -> None:
+        start = 0
+        for a, e in sorted(live.values()):
+            if start + size[t] <= a:
+                break
+            start = max(start, e)
+        addr[t] = start
+        live[t] = (start, start + size[t])
+
+    for t in g.inputs:
+        place(t)
+    for i, n in enumerate(g.nodes):
+        place(n.output)  # inputs are still live here: input and output never overlap
+        for t in list(live):
+            if last_use[t] <= i and t not in g.outputs and t != n.output:
+                del live[t]
+    depth = max((addr[t] + size[t] for t in addr), default=1)
+    return addr, depth
+
+
 def derive_config(g: QGraph, pe_rows: int | None = None, pe_cols: int | None = None
                   ) -> AccelConfig:
     """The smallest accelerator that runs ``g``: units it uses, widths it needs, memories
     sized to its largest demand; lanes default to the widest of 4/8/16 that keeps the MAC
     loops at least 90 % busy."""
-    from .program import plan_memory
-
     if pe_cols is None:
         ok = [p for p in LANE_CHOICES if ideal_utilization(g, p) >= 0.9]
         pe_cols = max(ok) if ok else max(LANE_CHOICES, key=lambda p: ideal_utilization(g, p))

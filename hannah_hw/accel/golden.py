@@ -11,9 +11,8 @@ import numpy as np
 from hannah_hw.ir import numerics as nx
 
 from .config import AccelConfig
-from .program import OPCODES, Program
-
-OPS = {v: k for k, v in OPCODES.items()}
+from .program import OPS, Program
+from .schedule import layer_events
 
 
 def _round(d, acc, m, sh):
@@ -78,8 +77,6 @@ def run_layer(d: dict, mem: np.ndarray, prog: Program, cfg: AccelConfig) -> dict
     else:  # relu
         y = np.maximum(x.reshape(-1), d["zp_in"])
     mem[d["out_addr"]:d["out_addr"] + n_out] = np.asarray(y).reshape(-1)
-    from .schedule import layer_events
-
     ev = layer_events(d, cfg)
     assert ev["macs"] == macs  # the count model and the execution agree
     return ev

@@ -17,47 +17,16 @@ import numpy as np
 
 from hannah_hw.ir.qgraph import QGraph
 
-from .config import AccelConfig, ConfigError, lane_blocks
+from .config import AccelConfig, ConfigError, lane_blocks, plan_memory
 
 OPCODES = {"conv": 1, "linear": 2, "add": 3, "avgpool": 4, "maxpool": 5, "global_avgpool": 6,
            "relu": 7}
+OPS = {v: k for k, v in OPCODES.items()}  # opcode -> op name
 # descriptor fields, in order; each is one 32-bit word (signed where it can be negative)
 FIELDS = ("op", "in_addr", "in2_addr", "out_addr", "cin", "in_h", "in_w", "cout", "out_h",
           "out_w", "k_h", "k_w", "stride_h", "stride_w", "pad_h", "pad_w", "dil_h", "dil_w",
           "groups", "w_addr", "p_addr", "relu", "out_lo", "out_hi", "zp_in", "zp_in2",
           "zp_out", "m", "m_b", "sh", "half_even")
-
-
-def plan_memory(g: QGraph) -> tuple[dict[str, int], int]:
-    """First-fit placement of every tensor by liveness; returns addresses and the depth."""
-    size = {t: int(np.prod(info.shape)) for t, info in g.tensors.items()}
-    last_use = {t: -1 for t in g.tensors}
-    for i, n in enumerate(g.nodes):
-        for t in n.inputs:
-            last_use[t] = i
-    for t in g.outputs:
-        last_use[t] = len(g.nodes)
-    addr: dict[str, int] = {}
-    live: dict[str, tuple[int, int]] = {}
-
-    def place(t: str) -> None:
-        start = 0
-        for a, e in sorted(live.values()):
-            if start + size[t] <= a:
-                break
-            start = max(start, e)
-        addr[t] = start
-        live[t] = (start, start + size[t])
-
-    for t in g.inputs:
-        place(t)
-    for i, n in enumerate(g.nodes):
-        place(n.output)  # inputs are still live here: input and output never overlap
-        for t in list(live):
-            if last_use[t] <= i and t not in g.outputs and t != n.output:
-                del live[t]
-    depth = max((addr[t] + size[t] for t in addr), default=1)
-    return addr, depth
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,6 +18,7 @@ import numpy as np
 
 from .config import AccelConfig
 from .hwdesc import MODES, NF, RQ_LATENCY, HwLayout, hw_descriptor
+from .program import OPS
 
 LOAD, START, SNAP = NF + 1, 1, 1
 
@@ -31,8 +32,6 @@ def _valid_taps(out: int, k: int, stride: int, dil: int, start: int, size: int) 
 def layer_events(d: dict, cfg: AccelConfig, family: str | None = None) -> dict:
     """Counter values of one semantic descriptor (program.FIELDS) on ``cfg``, as built for
     an FPGA ``family`` (None: the generic memories of ``accel.v``)."""
-    from .golden import OPS
-
     h = hw_descriptor(d, cfg)
     mac = h["mode"] == MODES["mac"]
     red = h["cin"] * h["k_h"] * h["k_w"]

@@ -7,18 +7,22 @@ import dataclasses
 from collections.abc import Callable
 
 from hannah_hw.accel.config import ConfigError
+from hannah_hw.hw.emit import FAMILIES
 
 
 @dataclasses.dataclass(frozen=True)
 class Board:
     name: str
     device: str
-    family: str  # "ice40" or "ecp5"
+    family: str  # one of hw.emit.FAMILIES: what the accelerator is elaborated as
     resources: dict[str, int]  # available: lut, ff, dsp, bram, spram
     bram_bits: int  # usable bits of one block RAM at 32 bits wide (ECP5: 512 x 32)
     osc_hz: float
     target_hz: float  # the sync clock the design is built for
     platform: Callable[[], object]
+
+    def __post_init__(self):
+        assert self.family in FAMILIES, f"{self.family}: add it to hw.emit.FAMILIES"
 
 
 def _icebreaker():

@@ -16,6 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hannah_hw.accel.config import AccelConfig, ConfigError
+from hannah_hw.fw.build import soc_config
+from hannah_hw.hw.hwdir import hwdir_family, load_hwdir
+from hannah_hw.soc.cores import cpu_sources
 from hannah_hw.util.proc import run
 
 from .boards import Board, board
@@ -95,9 +98,6 @@ def _design(top: str, cfg: AccelConfig, b: Board, fwdir: Path | None):
     if top == "accel":
         return (lambda: AccelTop(cfg, b.family, b.target_hz)), {}, [], {}
     if top == "soc":
-        from hannah_hw.fw.build import soc_config
-        from hannah_hw.soc.soc import cpu_sources
-
         from .soc_top import SocTop, soc_ram_blocks
 
         if fwdir is None:
@@ -114,8 +114,6 @@ def build_bitstream(hwdir: Path, board_name: str, out: Path, top: str = "accel",
     """Build the bitstream of ``top`` (the accelerator behind a UART bridge, or the SoC with
     its firmware) for a board; returns and writes ``out/report.json``. Skipped when the
     inputs (HWDIR config, firmware image, this code, board, top) are unchanged."""
-    from hannah_hw.hw.generate import hwdir_family, load_hwdir
-
     say = progress or (lambda s: None)
     hwdir, out = Path(hwdir), Path(out)
     _, cfg, _ = load_hwdir(hwdir)

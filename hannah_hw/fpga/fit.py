@@ -58,7 +58,7 @@ def memories(cfg: AccelConfig, family: str) -> dict[str, tuple[int, int]]:
 
 def memory_blocks(cfg: AccelConfig, b: Board) -> dict[str, int]:
     """Block RAMs and SPRAMs of the accelerator on a board."""
-    from .ice40 import spram_blocks
+    from hannah_hw.hw.memory import spram_blocks  # amaranth: an optional dependency
 
     mems = memories(cfg, b.family)
     spram = 0

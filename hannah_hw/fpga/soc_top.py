@@ -18,11 +18,12 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 
 from hannah_hw.accel.config import ConfigError
 from hannah_hw.fw.build import soc_config
-from hannah_hw.soc.soc import BOARD_RAM, HOST, SoC, cpu_sources
+from hannah_hw.hw.memory import spram_blocks
+from hannah_hw.soc.cores import cpu_sources
+from hannah_hw.soc.soc import BOARD_RAM, HOST, SoC
 
 from .boards import Board
 from .flash import FlashLoader
-from .ice40 import spram_blocks
 from .top import BAUD, ice40_pll, pins
 from .uart import UartTx
 

@@ -35,6 +35,7 @@ from hannah_hw.accel.hwdesc import (
 from hannah_hw.accel.program import FIELDS, OPCODES, Program
 from hannah_hw.accel.schedule import layer_events
 from hannah_hw.hw.emit import write_if_changed
+from hannah_hw.hw.hwdir import hwdir_family, load_hwdir
 from hannah_hw.ir.qgraph import QGraph
 from hannah_hw.simulate.verilator import ROOT
 from hannah_hw.soc.soc import HOST, MAP, TIMER
@@ -139,8 +140,6 @@ def model_sources(g: QGraph, cfg: AccelConfig, prog: Program, family: str | None
 
 def emit_firmware(hwdir: Path, out: Path) -> Path:
     """HWDIR -> FWDIR: generated headers and model, plus the runtime from firmware/."""
-    from hannah_hw.hw.generate import hwdir_family, load_hwdir
-
     g, cfg, prog = load_hwdir(hwdir)
     if prog.weights.size and (prog.weights.min() < -128 or prog.weights.max() > 127):
         raise ConfigError("the reference kernels hold weights as int8; this Program's do "

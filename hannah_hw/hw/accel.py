@@ -35,6 +35,7 @@ from hannah_hw.accel.hwdesc import (
 )
 
 from .mac import MacLanes
+from .memory import SpramMemory
 from .requant import Requantizer
 from .seq import Sequencer
 
@@ -76,8 +77,6 @@ class Accelerator(wiring.Component):
         ice40 = getattr(platform, "family", None) == "iCE40"
         desc_m = mem("desc_mem", unsigned(32), cfg.desc_depth * NF)
         if ice40:
-            from hannah_hw.fpga.ice40 import SpramMemory
-
             stats_m = mem("stats_mem", unsigned(32), cfg.desc_depth * lay.stats_stride)
             param_m = mem("param_mem", unsigned(32), cfg.param_depth * lay.param_stride)
             m.submodules.weight_mem = weight_m = SpramMemory(32 * lay.weight_words,

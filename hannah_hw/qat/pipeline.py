@@ -12,13 +12,13 @@ import numpy as np
 import torch
 
 from hannah_hw.ir.interpreter import quantize_input, run
-from hannah_hw.ir.lower import lower
 from hannah_hw.ir.qgraph import QGraph
 from hannah_hw.nas.archspec import ArchSpec, SpaceError
 from hannah_hw.nas.functional_operators.executor import BasicExecutor
 from hannah_hw.nas.functional_operators.op import BaseNode
 
 from .datasets import Dataset, DatasetError, load_dataset
+from .lower import lower
 from .qnet import QuantNet, build_qnet
 from .trainer import FitConfig, classification_metrics, fit, predict
 

@@ -17,7 +17,8 @@ from hannah_hw.hw.emit import convert
 from hannah_hw.simulate.verilator import FLAGS, ROOT, SimulatorError, build_dir, build_exe
 from hannah_hw.util.proc import popen
 
-from .soc import BOARD_RAM, SoC, cpu_sources
+from .cores import cpu_sources
+from .soc import BOARD_RAM, SoC
 
 HARNESS = ROOT / "sim" / "soc_harness.cpp"
 

@@ -5,46 +5,24 @@ RAM. The memory map here is the single source of the firmware's ``hh_soc.h``."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from amaranth import ClockSignal, Instance, Module, Mux, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hannah_hw.accel.config import AccelConfig
-from hannah_hw.fw.build import CPU_ISAS
 from hannah_hw.hw.accel import Accelerator
+from hannah_hw.hw.memory import SpramMemory
+
+from .cores import CPU_ISAS, ISA_PARAMS
 
 # byte addresses of the regions (address bits 31..28 select one)
 MAP = {"ram": 0x0000_0000, "host": 0x1000_0000, "timer": 0x2000_0000, "accel": 0x4000_0000}
 # host port registers (word offsets): what the simulation harness implements
 HOST = {"console": 0, "input": 1, "output": 2, "exit": 3, "input_left": 4}
 TIMER = {"cycles": 0}  # 32 bits (wraps after 179 s at 24 MHz: firmware takes differences)
-CPU_PARAMS = {"ENABLE_MUL": 0, "ENABLE_FAST_MUL": 1, "ENABLE_DIV": 1, "BARREL_SHIFTER": 1,
-              "COMPRESSED_ISA": 0, "ENABLE_COUNTERS": 1, "ENABLE_IRQ": 0, "CATCH_MISALIGN": 1,
-              "CATCH_ILLINSN": 1}
-# the core per ISA the firmware is built for: RV32I leaves out the multiplier (DSPs), the
-# divider, the barrel shifter and the counters, ~1,400 instead of ~2,700 iCE40 LUTs
-ISA_PARAMS = {"rv32im": CPU_PARAMS,
-              "rv32i": {**CPU_PARAMS, "ENABLE_FAST_MUL": 0, "ENABLE_DIV": 0,
-                        "BARREL_SHIFTER": 0, "ENABLE_COUNTERS": 0, "ENABLE_COUNTERS64": 0}}
 RAM_KINDS = ("dual", "single", "spram")
 BOARD_RAM = {"ecp5": "single", "ice40": "spram"}  # what an FPGA family builds
-
-
-def cpu_sources(cpu: str) -> list[Path]:
-    """The core's Verilog files."""
-    pkg = f"pythondata_cpu_{cpu}"
-    try:
-        p = __import__(pkg)
-    except ImportError:
-        raise RuntimeError(f"{pkg.replace('_', '-')} is missing: run 'make setup' (installs "
-                           "hannah-hw[hw])") from None
-    if cpu == "picorv32":
-        return [Path(p.data_location) / "picorv32.v"]
-    return sorted(f for f in (Path(p.data_location) / "rtl").glob("serv_*.v")
-                  if f.name != "serv_synth_wrapper.v")
 
 
 class SoC(wiring.Component):
@@ -100,8 +78,6 @@ class SoC(wiring.Component):
         word = addr[2:]
         dma_adr, dma_data, dma_busy = Signal(aw), Signal(32), Signal()
         if self.ram == "spram":
-            from hannah_hw.fpga.ice40 import SpramMemory
-
             m.submodules.ram = ram = SpramMemory(32, self.ram_words, 8)
             cpu_r, ram_w = ram.read_port(), ram.write_port()
         else:

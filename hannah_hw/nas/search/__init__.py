@@ -9,7 +9,7 @@ import importlib
 from typing import Any
 
 _WHERE = {
-    "CostEvaluator": "evaluators", "Evaluator": "evaluators", "TrainEvaluator": "evaluators",
+    "CostEvaluator": "evaluators", "Evaluator": "evaluators",
     "Constraint": "objectives", "Objective": "objectives", "SearchConfigError": "objectives",
     "run_search": "runner", "run_worker": "runner", "summary": "runner",
     "NSGA2": "strategies", "AgingEvolution": "strategies", "RandomSearch": "strategies",

@@ -1,24 +1,22 @@
 """Evaluators: candidate network -> metrics dict. The search only sees this interface, so
-later stages plug in QAT accuracy, RTL cycles and energy without touching the strategies."""
+the layers above plug in training, the accelerator's cycles and energy and the FPGA's
+resources (see :mod:`hannah_hw.stages.price`) without the search knowing any of them."""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-from typing import Protocol
-
-import numpy as np
-import torch
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from hannah_hw.nas.archspec import ArchSpec
 from hannah_hw.nas.cost import cost_metrics
 from hannah_hw.nas.functional_operators.op import BaseNode
 
+from .objectives import SearchConfigError
+
+if TYPE_CHECKING:
+    from .study import SearchConfig
+
 COST_METRICS = ["macs", "weights", "peak_memory"]
-# priced on the QGraph of a trained candidate: the RTL's closed-form schedule, the energy
-# model and the FPGA resource model (no tools run)
-HW_METRICS = ["cycles", "latency_ms", "energy_uj", "utilization", "accel_kbit", "luts", "dsps",
-              "brams", "fits"]
 
 
 class Evaluator(Protocol):
@@ -27,94 +25,43 @@ class Evaluator(Protocol):
     def __call__(self, spec: ArchSpec, graph: BaseNode) -> dict[str, float]: ...
 
 
+class EvaluatorClass(Protocol):
+    """An evaluator class as the search uses it: its metric names are known (and the config
+    checked) before any worker builds one, since building may load a whole data set."""
+
+    metric_names: list[str]
+
+    def check(self, config: SearchConfig) -> None: ...
+
+    def from_config(self, config: SearchConfig) -> Evaluator: ...
+
+
+# a search's evaluator class, chosen from its config; module-level functions only, so that
+# it pickles into the spawn-context worker processes
+EvaluatorChoice = Callable[["SearchConfig"], EvaluatorClass]
+
+
 class CostEvaluator:
     """Symbolic cost of the architecture: MACs, weights, peak activations (per sample)."""
 
     metric_names = COST_METRICS
 
+    @classmethod
+    def check(cls, config) -> None:
+        """Nothing beyond the space and metric names, which the search checks itself."""
+
+    @classmethod
+    def from_config(cls, config) -> CostEvaluator:
+        return cls()
+
     def __call__(self, spec, graph):
         return {k: float(v) for k, v in cost_metrics(graph).items()}
 
 
-class TrainEvaluator:
-    """Float training, then QAT, lowering and the bit-exactness check: ``accuracy`` is the
-    quantised network's (the QGraph interpreter's argmax on the test set)."""
-
-    metric_names = [*COST_METRICS, "accuracy", "error", "float_accuracy", "train_seconds",
-                    "bit_exact", *HW_METRICS]
-    TEST_INPUTS = 64  # kept beside the study for confirming candidates in RTL simulation
-
-    def __init__(self, dataset: str, epochs: int, seed: int = 0, qat_epochs: int = 1,
-                 wbits: int = 8, abits: int = 8, limit: int | None = None,
-                 kws_clips: int = 20000, pe_cols: int | None = None, board: str = "icebreaker"):
-        from hannah_hw.qat.pipeline import TrainConfig, load_data
-
-        self.cfg = TrainConfig(dataset, epochs, qat_epochs, wbits, abits, seed=seed, limit=limit,
-                               kws_clips=kws_clips)
-        self.cfg.validate()
-        self.pe_cols, self.board = pe_cols, board
-        self.data = load_data(self.cfg, progress=False)
-        self.qgraph = None
-
-    def __call__(self, spec, graph):
-        from hannah_hw.qat.pipeline import train_network
-
-        torch.set_num_threads(1)
-        t0 = time.perf_counter()
-        _, _, g, m = train_network(graph, self.data, self.cfg, progress=False)
-        metrics = CostEvaluator()(spec, graph)
-        e = m["bit_exact"]
-        metrics.update(accuracy=m["quant_accuracy"], error=1.0 - m["quant_accuracy"],
-                       float_accuracy=m["float_accuracy"],
-                       train_seconds=time.perf_counter() - t0,
-                       bit_exact=float(e["identical"] == e["outputs"]))
-        metrics.update(hardware_metrics(g, self.pe_cols, self.board))
-        self.qgraph = g
-        return metrics
-
-    def save_artefacts(self, study_dir: Path, stem: str) -> None:
-        """The candidate's QGraph (and, once, test inputs), so later stages need no retraining."""
-        qdir = study_dir / "qgraphs"
-        qdir.mkdir(exist_ok=True)
-        self.qgraph.save(qdir / f"{stem}.json")
-        x = study_dir / "test_inputs.npy"
-        if not x.is_file():
-            np.save(x.with_suffix(".tmp.npy"), self.data.x_test[:self.TEST_INPUTS].numpy())
-            x.with_suffix(".tmp.npy").replace(x)
-
-
-def hardware_metrics(g, pe_cols: int | None, board: str) -> dict[str, float]:
-    """Cycles, latency and energy at the board's bitstream clock, and resources, of the
-    accelerator derived for ``g`` and fitted to ``board`` as ``hannah-hw generate --fit``
-    builds it (``fits`` 0 when no configuration fits: then those of the derived one)."""
-    from hannah_hw.accel.config import derive_config
-    from hannah_hw.accel.cost import predict_cost
-    from hannah_hw.fpga.boards import board as board_spec
-    from hannah_hw.fpga.fit import FitError
-    from hannah_hw.fpga.resources import estimate_resources, fit_config
-    from hannah_hw.hw.generate import memory_bits
-
-    try:
-        cfg, fits = fit_config(g, board, pe_cols=pe_cols), 1.0
-    except FitError:
-        cfg, fits = derive_config(g, pe_cols=pe_cols), 0.0
-    b = board_spec(board)
-    c = predict_cost(g, cfg, clock_hz=b.target_hz, family=b.family)
-    res = estimate_resources(cfg, board)
-    return {"cycles": float(c["cycles"]), "latency_ms": c["latency_s"] * 1e3,
-            "energy_uj": c["energy_pj"] / 1e6, "utilization": c["utilization"],
-            "accel_kbit": sum(memory_bits(cfg).values()) / 1024, "luts": float(res["lut"]),
-            "dsps": float(res["dsp"]), "brams": float(res["bram"]), "fits": fits}
-
-
-def evaluator_class(config) -> type:
-    return CostEvaluator if config.dataset is None else TrainEvaluator
-
-
-def make_evaluator(config) -> Evaluator:
-    """The evaluator of a search (loads its data set once per worker)."""
-    if config.dataset is None:
-        return CostEvaluator()
-    return TrainEvaluator(config.dataset, config.epochs, config.seed, config.qat_epochs,
-                          config.wbits, config.abits, config.limit, config.kws_clips,
-                          config.pe_cols, config.board or "icebreaker")
+def cost_only(config) -> type[CostEvaluator]:
+    """The search's own choice: symbolic cost. A search with a data set needs the evaluator
+    of the layers that train and price candidates, handed in by its caller."""
+    if config.dataset is not None:
+        raise SearchConfigError(f"a search on data set {config.dataset!r} needs a training "
+                                "evaluator; none was given")
+    return CostEvaluator

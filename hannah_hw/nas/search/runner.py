@@ -22,7 +22,7 @@ from hannah_hw.nas.cost import cost_metrics
 from hannah_hw.nas.space import set_params
 from hannah_hw.util.proc import die_with_parent
 
-from .evaluators import evaluator_class, make_evaluator
+from .evaluators import EvaluatorChoice, cost_only
 from .interrupt import Interrupted, Interrupts, handle_signals
 from .objectives import SearchConfigError, check_names, finite, total_violation
 from .pareto import pareto_front
@@ -60,20 +60,18 @@ def make_strategy(config: SearchConfig) -> Strategy:
     return cls(objectives, constraints, population=config.population)
 
 
-def validate(config: SearchConfig):
-    """Everything that can be checked before any work: space, strategy, metric names."""
+def validate(config: SearchConfig, evaluators: EvaluatorChoice = cost_only):
+    """Everything that can be checked before any work: space, strategy, metric names and the
+    settings of ``evaluators(config)``, the evaluator class."""
     if config.budget < 1:
         raise SearchConfigError(f"budget must be at least 1, got {config.budget}")
     graph = build_space(config.space, config.space_kwargs)
     strategy = make_strategy(config)
-    check_names(strategy.objectives, strategy.constraints, evaluator_class(config).metric_names)
+    evaluator_cls = evaluators(config)
+    check_names(strategy.objectives, strategy.constraints, evaluator_cls.metric_names)
     if not strategy.objectives:
         raise SearchConfigError("at least one objective is needed")
-    if config.dataset:
-        from hannah_hw.qat.pipeline import TrainConfig
-
-        TrainConfig(config.dataset, config.epochs, config.qat_epochs, config.wbits,
-                    config.abits).validate()
+    evaluator_cls.check(config)
     return graph, strategy
 
 
@@ -93,24 +91,26 @@ def _propose(config, strategy, graph, hist, taken, slot):
                             "proposals; loosen them or enlarge the space")
 
 
-def run_worker(url: str, study_dir: Path, on_done: Callable[[], None] | None = None) -> int:
-    """Evaluate candidates until the study holds ``budget`` finished ones (waiting for other
-    workers' candidates in flight: they may yet be given back). Returns how many this worker
-    did. On SIGINT/SIGTERM it gives its running candidate back and raises Interrupted."""
+def run_worker(url: str, study_dir: Path, on_done: Callable[[], None] | None = None,
+               evaluators: EvaluatorChoice = cost_only) -> int:
+    """Evaluate candidates with ``evaluators(config)`` until the study holds ``budget``
+    finished ones (waiting for other workers' candidates in flight: they may yet be given
+    back). Returns how many this worker did. On SIGINT/SIGTERM it gives its running candidate
+    back and raises Interrupted."""
     with handle_signals() as interrupts:
         study, config = open_study(url)
         tag = worker_tag()
         try:
-            return _work(study, config, study_dir, tag, interrupts, on_done)
+            return _work(study, config, study_dir, tag, interrupts, on_done, evaluators)
         except BaseException:
             with interrupts.deferred(), contextlib.suppress(Exception):
                 give_back_mine(study, tag)
             raise
 
 
-def _work(study, config, study_dir, tag, interrupts, on_done) -> int:
-    graph, strategy = validate(config)
-    evaluator = make_evaluator(config)
+def _work(study, config, study_dir, tag, interrupts, on_done, evaluators) -> int:
+    graph, strategy = validate(config, evaluators)
+    evaluator = evaluators(config).from_config(config)
     archive = study_dir / "archs"
     archive.mkdir(parents=True, exist_ok=True)
     give_back_mine(study, tag, "stale")  # a dead process's, whose pid this one got
@@ -183,11 +183,11 @@ def _evaluate(study, config, trial, graph, strategy, evaluator, study_dir, inter
     return True
 
 
-def _worker_main(url: str, study_dir: str, parent: int) -> None:
+def _worker_main(url: str, study_dir: str, parent: int, evaluators: EvaluatorChoice) -> None:
     """A ``--workers`` process: it stops (giving its candidate back) when its parent dies."""
     die_with_parent(signal.SIGTERM, parent)
     try:
-        run_worker(url, Path(study_dir))
+        run_worker(url, Path(study_dir), evaluators=evaluators)
     except Interrupted as e:
         sys.exit(e.exit_code)
 
@@ -220,13 +220,15 @@ def sync_archive(study: optuna.Study, study_dir: Path) -> None:
 
 
 def run_search(config: SearchConfig, study_dir: Path, url: str, workers: int = 1,
-               show_progress: bool = True) -> None:
+               show_progress: bool = True, evaluators: EvaluatorChoice = cost_only) -> None:
     """Create or resume the study and run ``workers`` processes on it until it holds
-    ``budget`` finished candidates. SIGINT/SIGTERM: Interrupted, after every worker gave its
-    candidate back, saying how many are done."""
+    ``budget`` finished candidates, evaluated by ``evaluators(config)`` (a module-level
+    function: it is pickled into the worker processes; the study records nothing of it).
+    SIGINT/SIGTERM: Interrupted, after every worker gave its candidate back, saying how many
+    are done."""
     from tqdm import tqdm
 
-    validate(config)
+    validate(config, evaluators)
     study_dir.mkdir(parents=True, exist_ok=True)
     study, config = open_study(url, config)
     bar = tqdm(total=config.budget, initial=min(progress(study), config.budget),
@@ -239,9 +241,9 @@ def run_search(config: SearchConfig, study_dir: Path, url: str, workers: int = 1
     with handle_signals() as interrupts:  # after the first signal, further ones are ignored
         try:
             if workers <= 1:
-                run_worker(url, study_dir, update)
+                run_worker(url, study_dir, update, evaluators)
             else:
-                _run_workers(url, study_dir, workers, update, interrupts)
+                _run_workers(url, study_dir, workers, update, interrupts, evaluators)
             update()
         except Interrupted as e:
             raise Interrupted(e.signum, f"interrupted ({signal.Signals(e.signum).name}): "
@@ -256,10 +258,11 @@ def run_search(config: SearchConfig, study_dir: Path, url: str, workers: int = 1
 
 
 def _run_workers(url: str, study_dir: Path, workers: int, update: Callable[[], None],
-                 interrupts: Interrupts) -> None:
+                 interrupts: Interrupts, evaluators: EvaluatorChoice) -> None:
     """``workers`` processes on the study; on a signal they are stopped and waited for."""
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_worker_main, args=(url, str(study_dir), os.getpid()))
+    procs = [ctx.Process(target=_worker_main,
+                         args=(url, str(study_dir), os.getpid(), evaluators))
              for _ in range(workers)]
     try:
         for p in procs:

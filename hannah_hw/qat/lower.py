@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hannah_hw.qat.layers import QAdd, QAvgPool, QInput, QLayer, QMaxPool, QRelu, QWeighted
-from hannah_hw.qat.qnet import QuantNet
+from hannah_hw.ir.qgraph import Node, QGraph, TensorInfo, check
 
-from .qgraph import Node, QGraph, TensorInfo, check
+from .layers import QAdd, QAvgPool, QInput, QLayer, QMaxPool, QRelu, QWeighted
+from .qnet import QuantNet
 
 
 def _tensor(layer: QLayer) -> TensorInfo:

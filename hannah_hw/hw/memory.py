@@ -1,6 +1,8 @@
-"""iCE40UP5K primitives the accelerator maps its weight memory onto. Yosys infers block
-RAM (EBR, 4 Kbit) for amaranth memories but never SPRAM, and the weights of the KWS
-network (~64 KB) only fit the UP5K's four 16K x 16 SPRAMs."""
+"""The memory primitives an FPGA family needs beyond what yosys infers, in one place for
+the accelerator (hw/accel.py), the SoC's RAM (soc/soc.py), Verilog emission (hw/emit.py)
+and the fit check (fpga/fit.py). Here: the iCE40UP5K's SPRAM. Yosys infers block RAM (EBR,
+4 Kbit) for amaranth memories but never SPRAM, and the weights of the KWS network (~64 KB)
+only fit the UP5K's four 16K x 16 SPRAMs."""
 
 from __future__ import annotations
 
@@ -78,7 +80,6 @@ class SpramMemory(Elaboratable):
             data = Mux(bank_q == b, outs[b], data)
         m.d.comb += self.r.data.eq(data)
         return m
-
 
 
 class Ice40Sim:
