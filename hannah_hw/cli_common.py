@@ -28,7 +28,7 @@ def _user_errors():
     from hannah_hw.nas.parameters.parameters import InvalidValueError
     from hannah_hw.nas.search.objectives import SearchConfigError
     from hannah_hw.nas.space import SamplingError
-    from hannah_hw.qat.datasets import DatasetError
+    from hannah_hw.qat.dataset import DatasetError
 
     return (SpaceError, GraphError, InvalidValueError, SearchConfigError, SamplingError,
             DatasetError, QGraphError, ConfigError, FirmwareError)

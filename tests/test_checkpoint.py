@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from hannah_hw.qat.datasets import Dataset
+from hannah_hw.qat.dataset import Dataset
 from hannah_hw.qat.trainer import CheckpointError, FitConfig, fit
 
 

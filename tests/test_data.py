@@ -9,7 +9,8 @@ import pytest
 from conftest import run_cli
 from hannah_hw.ir.qgraph import QGraph, QGraphError, from_dict
 from hannah_hw.qat.audio import MFCC, parse_wav, write_wav
-from hannah_hw.qat.datasets import DatasetError, load_dataset, read_idx
+from hannah_hw.qat.dataset import DatasetError
+from hannah_hw.qat.datasets import load_dataset, read_idx
 from hannah_hw.qat.kws import CLASSES, is_test_voice, load_kws, plan
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import struct
 from pathlib import Path
@@ -10,27 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-
-class DatasetError(RuntimeError):
-    """A data set that is unknown or not available on this machine."""
-
-
-@dataclasses.dataclass
-class Dataset:
-    name: str
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    classes: list[str]
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return (1, *self.x_train.shape[1:])
-
-    def space_kwargs(self) -> dict:
-        return {"input_shape": list(self.input_shape), "num_classes": len(self.classes)}
-
+from .dataset import Dataset, DatasetError
+from .kws import load_kws
 
 
 def load_digits(seed: int = 0, test_fraction: float = 0.25, **_ignored) -> Dataset:
@@ -94,12 +74,6 @@ def load_fashion(data_dir: str | Path | None = None, seed: int = 0, limit: int |
 
     return Dataset("fashion", prep(xtr), torch.from_numpy(ytr.astype(np.int64)), prep(xte),
                    torch.from_numpy(yte.astype(np.int64)), FASHION_CLASSES)
-
-
-def load_kws(**kwargs) -> Dataset:
-    from .kws import load_kws as _load
-
-    return _load(**kwargs)
 
 
 DATASETS = {"digits": load_digits, "fashion": load_fashion, "kws": load_kws}

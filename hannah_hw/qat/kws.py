@@ -23,7 +23,7 @@ from hannah_hw.util.paths import cache_dir
 from hannah_hw.util.proc import die_with_parent, run
 
 from .audio import MFCC, SAMPLE_RATE, parse_wav, read_wav, resample
-from .datasets import Dataset, DatasetError
+from .dataset import Dataset, DatasetError
 
 KEYWORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
 UNKNOWN = ["bed", "bird", "cat", "dog", "eight", "five", "four", "happy", "house", "marvin",

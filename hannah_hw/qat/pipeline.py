@@ -17,7 +17,8 @@ from hannah_hw.nas.archspec import ArchSpec, SpaceError
 from hannah_hw.nas.functional_operators.executor import BasicExecutor
 from hannah_hw.nas.functional_operators.op import BaseNode
 
-from .datasets import Dataset, DatasetError, load_dataset
+from .dataset import Dataset, DatasetError
+from .datasets import load_dataset
 from .lower import lower
 from .qnet import QuantNet, build_qnet
 from .trainer import FitConfig, classification_metrics, fit, predict

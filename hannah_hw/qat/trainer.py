@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .datasets import Dataset, DatasetError
+from .dataset import Dataset, DatasetError
 
 
 @dataclasses.dataclass(frozen=True)
