@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import numerics as nx
-from .qgraph import QGraph, QGraphError, TensorInfo
+from .qgraph import QGraph, QGraphError
+from .records import TensorInfo
 
 
 def quantize_input(g: QGraph, x: np.ndarray, name: str | None = None) -> np.ndarray:

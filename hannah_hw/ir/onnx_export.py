@@ -19,7 +19,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from hannah_hw.util.names import printable, safe_ident
 
-from .qgraph import QGraph, TensorInfo
+from .qgraph import QGraph
+from .records import TensorInfo
 
 OPSET = 21
 

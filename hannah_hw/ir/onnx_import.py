@@ -21,7 +21,8 @@ from onnx import numpy_helper
 
 from .numerics import fixed_multiplier
 from .onnx_rules import MBITS, _fail, _ints, run_rules
-from .qgraph import Node, QGraph, QGraphError, TensorInfo, check
+from .qgraph import QGraph, QGraphError, check
+from .records import Node, TensorInfo
 
 
 def _scale(s: float) -> tuple[int, int]:

@@ -17,42 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from .records import Node, TensorInfo
 from .schema import OPS, QGraphError, check_document, check_graph, infer_shape
 
-__all__ = ["OPS", "QGraph", "QGraphError", "Node", "TensorInfo", "check", "from_dict",
-           "infer_shape"]
+__all__ = ["OPS", "QGraph", "QGraphError", "check", "from_dict", "infer_shape"]
 FORMAT = "hannah-hw-qgraph"
 FORMAT_VERSION = 1
-
-
-@dataclasses.dataclass(frozen=True)
-class TensorInfo:
-    shape: tuple[int, ...]  # per sample, no batch axis
-    bits: int
-    signed: bool
-    scale_m: int = 1  # real = (q - zero_point) * scale_m * 2**scale_e
-    scale_e: int = 0
-    zero_point: int = 0
-
-    @property
-    def scale(self) -> float:
-        return self.scale_m * 2.0 ** self.scale_e
-
-    @property
-    def range(self) -> tuple[int, int]:
-        from .numerics import int_range
-
-        return int_range(self.bits, self.signed)
-
-
-@dataclasses.dataclass(frozen=True)
-class Node:
-    op: str
-    name: str
-    inputs: tuple[str, ...]
-    output: str
-    attrs: dict[str, Any] = dataclasses.field(default_factory=dict)
-    params: dict[str, str] = dataclasses.field(default_factory=dict)  # role -> array key
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,9 +17,10 @@ import numpy as np
 from hannah_hw.util.names import printable
 
 from .numerics import ACC_LIMIT, FLOAT_EXACT, MAX_MULT, MAX_SHIFT, int_range
+from .records import Node, TensorInfo
 
 if TYPE_CHECKING:
-    from .qgraph import Node, QGraph, TensorInfo
+    from .qgraph import QGraph
 
 BITS = (2, 16)  # activation and weight widths: products and sums stay exact in int64/float64
 MAX_INT = (1 << 31) - 1  # attribute integers fit a 32-bit descriptor word
@@ -162,8 +163,6 @@ def _xmax(t: TensorInfo) -> int:
 def check_graph(g: QGraph, where: str) -> None:
     """Types, ranges and consistency of a whole graph; raises QGraphError naming the first
     problem and where it is."""
-    from .qgraph import Node, TensorInfo
-
     fail = _fail(where)
     if not isinstance(g.name, str):
         fail(f"name is {g.name!r}; must be a string")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hannah_hw.ir.qgraph import Node, QGraph, TensorInfo, check
+from hannah_hw.ir.qgraph import QGraph, check
+from hannah_hw.ir.records import Node, TensorInfo
 
 from .layers import QAdd, QAvgPool, QInput, QLayer, QMaxPool, QRelu, QWeighted
 from .qnet import QuantNet
