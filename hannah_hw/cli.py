@@ -19,6 +19,7 @@ from hannah_hw.cli_common import (
     user_errors,
     write_file,
 )
+from hannah_hw.fpga.boards import BOARDS
 from hannah_hw.nas.search.interrupt import exit_on_signal
 from hannah_hw.util.names import printable
 
@@ -113,7 +114,7 @@ def _shape(node):
               help="Synthesised clips of the kws data set.")
 @click.option("--pe-cols", type=cc.COUNT, default=None,
               help="MAC lanes of the accelerator that prices candidates (default: derived).")
-@click.option("--board", type=click.Choice(["icebreaker", "ulx3s"]), default="icebreaker",
+@click.option("--board", type=click.Choice(sorted(BOARDS)), default="icebreaker",
               show_default=True, help="FPGA for the resource metrics (luts, dsps, brams, fits).")
 @click.option("--storage", default=None, metavar="URL",
               help="Database URL (e.g. postgresql://...); default: sqlite in the study dir.")
@@ -271,7 +272,7 @@ def import_onnx_cmd(model, output_path, input_shape):
 @click.option("--pe-cols", type=cc.COUNT, default=None, help="MAC lanes (default: derived).")
 @click.option("--clock-mhz", type=cc.Positive(10_000), default=None,
               help="[default: the board's clock, else 50]")
-@click.option("--board", "board_name", type=click.Choice(["icebreaker", "ulx3s"]), default=None,
+@click.option("--board", "board_name", type=click.Choice(sorted(BOARDS)), default=None,
               help="As generate --fit BOARD builds it: lanes that fit, the board's schedule.")
 @click.option("--json", "as_json", is_flag=True)
 @user_errors
@@ -318,7 +319,7 @@ def _layer_table(layers: list[dict]) -> None:
 @click.option("--pe-rows", type=cc.COUNT, default=None, help="Output positions in parallel (1).")
 @click.option("--pe-cols", type=cc.COUNT, default=None,
               help="MAC lanes, output channels in parallel (default: derived from the graph).")
-@click.option("--fit", "fit_board", type=click.Choice(["icebreaker", "ulx3s"]), default=None,
+@click.option("--fit", "fit_board", type=click.Choice(sorted(BOARDS)), default=None,
               help="Pick a configuration that fits this board (resource model), or fail.")
 @user_errors
 def generate(qgraph, out_dir, pe_rows, pe_cols, fit_board):
@@ -373,7 +374,7 @@ def simulate(hwdir, input_path, output_path, report_path, clock_mhz, rate_hz, en
             y, rep = sim(Path(hwdir), x, lambda: bar.update(1), clock_mhz * 1e6, rate_hz, table,
                          max_cycles)
     except SimulatorError as e:
-        raise ConfigError(f"simulation of {hwdir}: {e}") from None
+        raise SimulatorError(f"simulation of {hwdir}: {e}") from None
     write_file(output_path, y)
     if report_path:
         write_file(report_path, json.dumps(rep, indent=2) + "\n", "--report")

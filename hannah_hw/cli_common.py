@@ -21,6 +21,7 @@ from hannah_hw.flow_config import (
 
 def _user_errors():
     from hannah_hw.accel.config import ConfigError
+    from hannah_hw.flow_config import FlowError
     from hannah_hw.fw.build import FirmwareError
     from hannah_hw.ir.qgraph import QGraphError
     from hannah_hw.nas.archspec import SpaceError
@@ -29,9 +30,10 @@ def _user_errors():
     from hannah_hw.nas.search.objectives import SearchConfigError
     from hannah_hw.nas.space import SamplingError
     from hannah_hw.qat.dataset import DatasetError
+    from hannah_hw.simulate.verilator import SimulatorError
 
     return (SpaceError, GraphError, InvalidValueError, SearchConfigError, SamplingError,
-            DatasetError, QGraphError, ConfigError, FirmwareError)
+            DatasetError, QGraphError, ConfigError, FirmwareError, SimulatorError, FlowError)
 
 
 def user_errors(fn):

@@ -8,11 +8,12 @@ from pathlib import Path
 import click
 
 from hannah_hw.cli_common import user_errors
+from hannah_hw.fpga.boards import BOARDS
 
 
 @click.command()
 @click.argument("hwdir", type=click.Path())
-@click.option("--board", "board_name", required=True, type=click.Choice(["icebreaker", "ulx3s"]))
+@click.option("--board", "board_name", required=True, type=click.Choice(sorted(BOARDS)))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="DIR: the bitstream, report.json and the build's files.")
 @click.option("--top", type=click.Choice(["accel", "soc"]), default="accel", show_default=True,

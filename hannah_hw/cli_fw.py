@@ -18,6 +18,7 @@ from hannah_hw.cli_common import (
     user_errors,
     write_file,
 )
+from hannah_hw.fpga.boards import BOARDS
 
 
 @click.command()
@@ -68,7 +69,7 @@ def firmware(hwdir, out_dir, targets, cpu, isa, no_reference):
 @click.option("--limit", type=COUNT, default=None, help="Only the first N inputs.")
 @click.option("--max-cycles", type=SOC_CYCLES, default=1 << 36, show_default=True,
               help="For the whole run; a firmware that takes longer ends with an error.")
-@click.option("--board", "board_name", type=click.Choice(["icebreaker", "ulx3s"]), default=None,
+@click.option("--board", "board_name", type=click.Choice(sorted(BOARDS)), default=None,
               help="The SoC as that board's bitstream builds it: the RAM as one read and one "
                    "write port (the input DMA takes it from the core), on the iCEBreaker in "
                    "SPRAM beside the accelerator's iCE40 memories.")
@@ -78,7 +79,6 @@ def soc_sim(fwdir, input_path, output_path, report_path, no_accel, limit, max_cy
     """Run the emitted firmware on the simulated SoC (its core + accelerator, Verilator)."""
     import numpy as np
 
-    from hannah_hw.accel.config import ConfigError
     from hannah_hw.fw.build import hwdir_of, soc_config, soc_image
     from hannah_hw.hw.hwdir import load_hwdir
     from hannah_hw.ir.interpreter import run
@@ -101,7 +101,7 @@ def soc_sim(fwdir, input_path, output_path, report_path, no_accel, limit, max_cy
             y, rep = soc_simulate(Path(fwdir), x, shape, not no_accel, max_cycles,
                                   lambda: bar.update(1), board_name)
     except SimulatorError as e:
-        raise ConfigError(f"SoC simulation of {fwdir}: {e}") from None
+        raise SimulatorError(f"SoC simulation of {fwdir}: {e}") from None
     ref = run(g, x)
     rep.update(reference_match=bool(np.array_equal(y, ref)),
                mismatching_outputs=int((y != ref).sum()))

@@ -26,12 +26,12 @@ from hannah_hw.flow_config import (
 from hannah_hw.nas.search.objectives import SearchConfigError
 from hannah_hw.report import write_report
 from hannah_hw.stages.price import search_evaluator
+from hannah_hw.util.files import write_if_changed
 
 Log = Callable[[str], None]
 
 
 def _write_json(path: Path, data) -> None:
-    from hannah_hw.hw.emit import write_if_changed  # atomic: a killed run leaves no half file
 
     write_if_changed(path, json.dumps(data, indent=2, default=_plain) + "\n")
 

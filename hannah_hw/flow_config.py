@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from hannah_hw.fpga.boards import BOARDS
 from hannah_hw.nas.search.objectives import SearchConfigError
 from hannah_hw.soc.cores import CPU_ISAS
 
@@ -25,7 +26,6 @@ SOC_MAX_CYCLES = 2**64 - 1  # the SoC harness counts in 64 bits
 PE_COLS_MAX = 64  # AccelConfig.validate's limit (the CLI leaves the message to it)
 
 RECORD = "flow.json"  # in RUNDIR: every finished stage with its key, time and result
-BOARDS = ("icebreaker", "ulx3s")
 TOPS = ("accel", "soc")
 # every key a flow file may hold, with its default; None marks "optional, no default"
 DEFAULTS: dict[str, Any] = {
@@ -73,7 +73,7 @@ class FlowConfigError(SearchConfigError):
     """A flow file that cannot be run: the message names the file and the key."""
 
 
-class FlowError(FlowConfigError):
+class FlowError(RuntimeError):
     """A stage whose result breaks the flow's promises (e.g. outputs not bit-exact), or a
     RUNDIR whose records are corrupt."""
 

@@ -26,9 +26,10 @@ from hannah_hw.accel.hwdesc import (
     weight_words,
 )
 from hannah_hw.accel.program import Program
+from hannah_hw.util.paths import ROOT
 from hannah_hw.util.proc import popen
 
-from .verilator import FLAGS, ROOT, SimulatorError, build_dir, build_exe
+from .verilator import FLAGS, SimulatorError, build_dir, build_exe
 
 HARNESS = ROOT / "sim" / "accel_harness.cpp"
 WRITE, READ, RUN, END = 1, 2, 3, 0

@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hannah_hw.util.paths import locked, verilator_root
+from hannah_hw.util.files import write_if_changed
+from hannah_hw.util.paths import ROOT, locked, verilator_root
 from hannah_hw.util.proc import guard_subprocess, run
 
-ROOT = Path(__file__).resolve().parents[2]
 PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
 # how the C++ harness builds compile: part of their keys
 FLAGS = ("--cc", "--exe", "--build", "-j", "2", "-O3", "--x-assign", "fast", "--x-initial",
@@ -73,7 +73,6 @@ def build_exe(bdir: Path, name: str, top: str, sources: Sequence[Path],
     """Verilate and compile ``sources`` (after writing ``files`` into ``bdir``) into
     ``bdir/name``, once: under the design's lock, the executable appearing only by an
     atomic rename, so a concurrent or killed build never leaves a half-written one."""
-    from hannah_hw.hw.emit import write_if_changed
 
     exe = bdir / name
     if exe.is_file():

@@ -14,7 +14,8 @@ import numpy as np
 
 from hannah_hw.accel.config import AccelConfig
 from hannah_hw.hw.emit import convert
-from hannah_hw.simulate.verilator import FLAGS, ROOT, SimulatorError, build_dir, build_exe
+from hannah_hw.simulate.verilator import FLAGS, SimulatorError, build_dir, build_exe
+from hannah_hw.util.paths import ROOT
 from hannah_hw.util.proc import popen
 
 from .cores import cpu_sources

@@ -9,6 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+# the source tree: the C runtime (firmware/), the Verilator harnesses (sim/), lint waivers (rtl/)
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def cache_dir() -> Path:
     """``$HANNAH_HW_CACHE``, else ``$XDG_CACHE_HOME/hannah-hw``, else ``~/.cache/hannah-hw``."""
