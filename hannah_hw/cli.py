@@ -353,7 +353,7 @@ def simulate(hwdir, input_path, output_path, report_path, clock_mhz, rate_hz, en
              max_cycles):
     """Run inputs through the generated RTL (Verilator): outputs and measured counters."""
     from hannah_hw.accel.config import ConfigError
-    from hannah_hw.hw.hwdir import load_hwdir
+    from hannah_hw.hw.hwdir import hwdir_family, load_hwdir
     from hannah_hw.simulate.verilator import SimulatorError
     from hannah_hw.stages.simulate import min_cycles
     from hannah_hw.stages.simulate import simulate as sim
@@ -364,9 +364,10 @@ def simulate(hwdir, input_path, output_path, report_path, clock_mhz, rate_hz, en
     table = cc.energy_table(energy_table)
     check_output(output_path)
     check_output(report_path, "--report")
-    if max_cycles < min_cycles(prog, cfg):
+    least = min_cycles(prog, cfg, hwdir_family(Path(hwdir)))
+    if max_cycles < least:
         raise ConfigError(f"--max-cycles {max_cycles}: an inference of {hwdir} takes at least "
-                          f"{min_cycles(prog, cfg):,} cycles; the watchdog would stop each")
+                          f"{least:,} cycles; the watchdog would stop each")
     click.echo("building the simulator (Verilator; reused when the design is unchanged)",
                err=True)
     try:
