@@ -4,6 +4,7 @@ performance counters (or, before simulation, from the behavioural model)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from hannah_hw.util.jsonfile import read_object
@@ -15,12 +16,19 @@ DEFAULT_TABLE = Path(__file__).with_name("energy_45nm.json")
 
 def load_table(path: str | Path | None = None) -> dict:
     """The energy table at ``path`` (default: the 45 nm table); a ValueError names the file
-    and what is wrong (unreadable, not a JSON object, lacking an energy)."""
+    and what is wrong (unreadable, not a JSON object, lacking an energy, an energy that is not
+    a finite number >= 0), so a bad table fails before a simulation, not after it."""
     p = Path(path) if path else DEFAULT_TABLE
     table = read_object(p, ValueError, "an energy table").data
     missing = {"mult_8x8_pj", "add_32_pj", "sram_8kb_pj_per_bit"} - set(table)
     if missing:
         raise ValueError(f"energy table {p} lacks {', '.join(sorted(missing))}")
+    bad = [k for k, v in table.items()
+           if (k.endswith(("_pj", "_bit", "_exponent")) or k.startswith("leakage_")) and not (
+               isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+               and v >= 0)]
+    if bad:
+        raise ValueError(f"energy table {p}: {', '.join(bad)} must be finite numbers >= 0")
     return table
 
 
