@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, SPACES
+from hannah_hw.nas.search.storage import opening_lock
 from hannah_hw.nas.search.study import STUDY_NAME, storage_url
 
 State = optuna.trial.TrialState
@@ -32,9 +33,14 @@ MESSAGE = re.compile(r"^hannah-hw: interrupted \((SIGINT|SIGTERM)\)(: (\d+) of (
 
 
 def _trials(study: Path) -> list[optuna.trial.FrozenTrial]:
+    """The study's trials, read while a search may be creating it: opening Optuna's storage
+    creates its tables, so it is opened under the search's own lock (else the two race and
+    the search stops on a duplicate ``alembic_version`` row)."""
     if not (study / "study.db").exists():
         return []
-    storage = optuna.storages.RDBStorage(storage_url(study, None))
+    url = storage_url(study, None)
+    with opening_lock(url):
+        storage = optuna.storages.RDBStorage(url)
     try:
         return optuna.load_study(study_name=STUDY_NAME, storage=storage).get_trials()
     except KeyError:  # killed before the study was created
@@ -162,8 +168,9 @@ def test_killing_the_parent_of_two_workers_leaves_no_worker_running(tmp_path):
     cmd = [sys.executable, "-m", "hannah_hw.cli", "search", SPACES["image"], "--study",
            str(study), "--strategy", "random", "--budget", "20", "--dataset", "digits",
            "--epochs", "40", "--qat-epochs", "1", "--workers", "2"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    log = tmp_path / "search.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=out)
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -171,7 +178,8 @@ def test_killing_the_parent_of_two_workers_leaves_no_worker_running(tmp_path):
                           if t.state == State.RUNNING and "key" in t.user_attrs}
             if len(evaluating) == 2:
                 break
-            assert proc.poll() is None and time.monotonic() < deadline, "workers never ran"
+            assert proc.poll() is None and time.monotonic() < deadline, \
+                f"workers never ran (exit {proc.poll()}): {log.read_text()[-2000:]}"
             time.sleep(0.2)
         workers = {int(w.rpartition(":")[2]) for w in evaluating}
         family = _descendants(proc.pid)

@@ -16,6 +16,7 @@ import pytest
 from conftest import ROOT, run_cli
 from hannah_hw.nas.search import SearchConfig, run_search, summary
 from hannah_hw.nas.search.pareto import crowding_distance, nondominated_sort, pareto_front
+from hannah_hw.nas.search.storage import opening_lock
 from hannah_hw.nas.search.study import STUDY_NAME, storage_url
 
 
@@ -31,7 +32,9 @@ def test_nondominated_sort_and_crowding():
 
 
 def trials(study_dir, url=None):
-    storage = optuna.storages.RDBStorage(url or storage_url(study_dir, None))
+    url = url or storage_url(study_dir, None)
+    with opening_lock(url):  # opening creates tables: never race a search doing the same
+        storage = optuna.storages.RDBStorage(url)
     return optuna.load_study(study_name=STUDY_NAME, storage=storage).get_trials(deepcopy=False)
 
 
