@@ -74,26 +74,26 @@ def main() -> None:
             t0 = time.perf_counter()
             _, rep = simulate(hw, x)
             wall = time.perf_counter() - t0
-            conv = [ly for ly in rep["layers"] if ly["op"] == "conv"]
-            conv_u = sum(ly["macs"] for ly in conv) / (lanes * sum(ly["cycles"] for ly in conv))
+            conv = [ly for ly in rep.layers if ly.op == "conv"]
+            conv_u = sum(ly.macs for ly in conv) / (lanes * sum(ly.cycles for ly in conv))
             row = {"network": name, "source": source, "lanes": lanes, "samples": len(x),
-                   "macs": rep["macs"], "cycles": rep["cycles"],
-                   "utilization": rep["utilization"], "conv_utilization": conv_u,
-                   "energy_uj": rep["energy_uj"], "pj_per_mac": rep["pj_per_mac"],
-                   "ratio_to_floor": rep["ratio_to_floor"],
-                   "predicted_cycles": rep["predicted_cycles"],
-                   "cycle_error": rep["cycle_error"], "energy_error": rep["energy_error"],
-                   "bit_exact": rep["reference_match"],
-                   "sim_cycles_per_s": rep["sim_cycles_per_s"],
+                   "macs": rep.macs, "cycles": rep.cycles,
+                   "utilization": rep.utilization, "conv_utilization": conv_u,
+                   "energy_uj": rep.energy_uj, "pj_per_mac": rep.pj_per_mac,
+                   "ratio_to_floor": rep.ratio_to_floor,
+                   "predicted_cycles": rep.predicted_cycles,
+                   "cycle_error": rep.cycle_error, "energy_error": rep.energy_error,
+                   "bit_exact": rep.reference_match,
+                   "sim_cycles_per_s": rep.sim_cycles_per_s,
                    "sim_wall_s_with_process": wall, "generate_and_build_s": build_s,
                    "memory_kbit": sum(summary["memory_bits"].values()) / 1024,
-                   "latency_ms_at_50mhz": rep["latency_s"] * 1e3}
+                   "latency_ms_at_50mhz": rep.latency_s * 1e3}
             results.append(row)
-            print(f"{name:15s} lanes {lanes:2d}: {rep['cycles']:>9,} cycles "
-                  f"U {rep['utilization']:.3f}"
-                  f" (conv {conv_u:.3f}) {rep['energy_uj']:.2f} uJ {rep['pj_per_mac']:.2f} pJ/MAC "
-                  f"floor x{rep['ratio_to_floor']:.1f} err {rep['cycle_error']:+.2%} "
-                  f"{rep['sim_cycles_per_s'] / 1e6:.2f} Mcyc/s exact={rep['reference_match']}",
+            print(f"{name:15s} lanes {lanes:2d}: {rep.cycles:>9,} cycles "
+                  f"U {rep.utilization:.3f}"
+                  f" (conv {conv_u:.3f}) {rep.energy_uj:.2f} uJ {rep.pj_per_mac:.2f} pJ/MAC "
+                  f"floor x{rep.ratio_to_floor:.1f} err {rep.cycle_error:+.2%} "
+                  f"{rep.sim_cycles_per_s / 1e6:.2f} Mcyc/s exact={rep.reference_match}",
                   flush=True)
     out = ROOT / "benchmarks" / "results" / "accel.json"
     out.write_text(json.dumps({

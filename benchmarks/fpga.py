@@ -13,6 +13,7 @@ cells nextpnr asked for, which is what the model is fitted on."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
@@ -54,7 +55,8 @@ def one(name, g, lanes, board_name):
     t = time.monotonic()
     row = {"network": name, "lanes": lanes, "board": board_name,
            "config": json.loads(cfg.to_json()),
-           "cycles": predict_cost(g, cfg, family=board(board_name).family)["cycles"]}
+           "cycles": predict_cost(g, dataclasses.replace(cfg, family=board(board_name).family)
+                                  )["cycles"]}
     try:
         rep = build_bitstream(hw, board_name, out, progress=lambda s: print(f"  {s}"))
         row.update(fits=True, measured={k: v["used"] for k, v in rep["resources"].items()},

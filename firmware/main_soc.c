@@ -6,6 +6,10 @@
 #include "hh_net.h"
 #include "hh_soc.h"
 
+#if HH_RAM_BASE != 0
+#error "link.ld links the image at address 0: the SoC's RAM (soc/soc.py MAP) must start there"
+#endif
+
 #define HOST(r) (((volatile uint32_t *)(uintptr_t)HH_HOST_BASE)[r])
 #define TIMER(r) (((volatile uint32_t *)(uintptr_t)HH_TIMER_BASE)[r])
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from hannah_hw import cli_common as cc
+from hannah_hw.accel.config import ConfigError, derive_config
+from hannah_hw.accel.cost import predict_cost
 from hannah_hw.accel.energy import per_mac_text
 from hannah_hw.cli_common import (
     _load_arch,
@@ -19,8 +21,22 @@ from hannah_hw.cli_common import (
     user_errors,
     write_file,
 )
-from hannah_hw.fpga.boards import BOARDS
+from hannah_hw.fpga.boards import BOARDS, board
+from hannah_hw.fpga.resources import fit_config
+from hannah_hw.hw.hwdir import load_hwdir
+from hannah_hw.ir.interpreter import dequantize_output, run
+from hannah_hw.ir.qgraph import QGraph, QGraphError
+from hannah_hw.nas.archspec import ArchSpec, build_space, canonical_ref
+from hannah_hw.nas.functional_operators.lazy import lazy
+from hannah_hw.nas.functional_operators.op import Tensor
 from hannah_hw.nas.search.interrupt import exit_on_signal
+from hannah_hw.nas.search.objectives import SearchConfigError
+from hannah_hw.nas.space import active_nodes, space_size
+from hannah_hw.qat.settings import TrainSettings
+from hannah_hw.simulate.verilator import SimulatorError
+from hannah_hw.stages.generate import generate as gen
+from hannah_hw.stages.simulate import min_cycles
+from hannah_hw.stages.simulate import simulate as sim
 from hannah_hw.util.names import printable
 
 space_arg_option = click.option(
@@ -48,10 +64,7 @@ def space():
 @user_errors
 def space_show(space_ref, seed, save, space_args):
     """Parameters, their ranges, the size of the space, and one sampled architecture."""
-    from hannah_hw.nas.archspec import ArchSpec, build_space
-    from hannah_hw.nas.cost import cost_metrics
-    from hannah_hw.nas.functional_operators.op import Tensor
-    from hannah_hw.nas.space import active_nodes, space_size
+    from hannah_hw.nas.cost import cost_metrics  # torch: the sampled network is built
 
     kwargs = _space_args(space_args)
     graph = build_space(space_ref, kwargs)
@@ -75,7 +88,6 @@ def space_show(space_ref, seed, save, space_args):
 
 
 def _shape(node):
-    from hannah_hw.nas.functional_operators.lazy import lazy
 
     return lazy(node.shape())
 
@@ -125,7 +137,6 @@ def search(space_ref, study_dir, show, as_json, plot, strategy, budget, objectiv
            workers, seed, dataset, epochs, qat_epochs, wbits, abits, limit, population, kws_clips,
            pe_cols, board, storage, space_args):
     """Search SPACE; killed and started again with the same arguments, it resumes."""
-    from hannah_hw.nas.search.objectives import SearchConfigError
     from hannah_hw.nas.search.storage import storage_url
 
     check_output(plot, "--plot")
@@ -133,11 +144,10 @@ def search(space_ref, study_dir, show, as_json, plot, strategy, budget, objectiv
     url = storage_url(study_path, storage)  # a malformed URL fails before the heavy imports
     from hannah_hw.nas.search.runner import format_summary, plot_summary, run_search, summary
     from hannah_hw.nas.search.study import SearchConfig
-    from hannah_hw.stages.price import search_evaluator
+    from hannah_hw.stages.price import HardwareSettings, evaluation_settings, search_evaluator
     if not show:
         if not space_ref:
             raise SearchConfigError("SPACE is required unless --show is given")
-        from hannah_hw.nas.archspec import canonical_ref
 
         kwargs = _space_args(space_args)
         if dataset:
@@ -146,13 +156,17 @@ def search(space_ref, study_dir, show, as_json, plot, strategy, budget, objectiv
             kwargs = {**space_kwargs_for(dataset), **kwargs}
         objectives = objectives or (("error:min", "macs:min") if dataset
                                     else ("macs:min", "peak_memory:min"))
-        trained = dataset is not None
-        config = SearchConfig(canonical_ref(space_ref), strategy, budget, tuple(objectives),
-                              tuple(constraints), seed, kwargs, dataset,
-                              epochs if trained else 0, population,
-                              qat_epochs if trained else 0, wbits, abits,
-                              limit if trained else None, kws_clips, pe_cols,
-                              board if trained else None)
+        settings = {}
+        if dataset is not None:
+
+            settings = evaluation_settings(
+                TrainSettings(dataset=dataset, epochs=epochs, qat_epochs=qat_epochs, wbits=wbits,
+                              abits=abits, limit=limit, kws_clips=kws_clips),
+                HardwareSettings(pe_cols=pe_cols, board=board))
+        config = SearchConfig(space=canonical_ref(space_ref), space_kwargs=kwargs,
+                              strategy=strategy, budget=budget, population=population,
+                              objectives=tuple(objectives), constraints=tuple(constraints),
+                              seed=seed, evaluation=settings)
         run_search(config, study_path, url, workers=workers, evaluators=search_evaluator)
     elif storage is None and not (study_path / "study.db").is_file():
         raise SearchConfigError(f"no study in {study_dir} (no study.db)")
@@ -213,8 +227,6 @@ def train(arch, params, dataset, epochs, qat_epochs, wbits, abits, scales, out_d
 @user_errors
 def infer(qgraph, input_path, output_path, dequantize):
     """Run the integer reference interpreter on a batch."""
-    from hannah_hw.ir.interpreter import dequantize_output, run
-    from hannah_hw.ir.qgraph import QGraph
 
     g = QGraph.load(qgraph)
     y = run(g, _load_batch(g, input_path))
@@ -230,7 +242,6 @@ def export_onnx_cmd(qgraph, output_path):
     """Write a QDQ ONNX model equal to `hannah-hw infer --dequantize` (exact under
     onnxruntime with graph optimisations off; see the README for the default level)."""
     from hannah_hw.ir.onnx_export import export_onnx
-    from hannah_hw.ir.qgraph import QGraph
 
     model = export_onnx(QGraph.load(qgraph), output_path)
     click.echo(f"wrote {output_path}: {len(model.graph.node)} ONNX nodes (opset "
@@ -247,7 +258,6 @@ def export_onnx_cmd(qgraph, output_path):
 def import_onnx_cmd(model, output_path, input_shape):
     """Read a quantised ONNX model (QDQ or QOperator) into a QGraph."""
     from hannah_hw.ir.onnx_import import import_onnx
-    from hannah_hw.ir.qgraph import QGraphError
 
     shape = None
     if input_shape is not None:
@@ -279,23 +289,17 @@ def import_onnx_cmd(model, output_path, input_shape):
 def cost(qgraph, pe_cols, clock_mhz, board_name, as_json):
     """Predicted cycles, utilisation and energy of QGRAPH on the derived accelerator: the
     closed-form schedule of the RTL, checked against its counters by the tests."""
-    from hannah_hw.accel.config import derive_config
-    from hannah_hw.accel.cost import predict_cost
-    from hannah_hw.ir.qgraph import QGraph
 
     g = QGraph.load(qgraph)
-    family = None
     if board_name:
-        from hannah_hw.fpga.boards import board
-        from hannah_hw.fpga.resources import fit_config
 
         b = board(board_name)
-        cfg, family = fit_config(g, board_name, pe_cols=pe_cols), b.family
+        cfg = fit_config(g, board_name, pe_cols=pe_cols)
         default_mhz = b.target_hz / 1e6
     else:
         cfg, default_mhz = derive_config(g, pe_cols=pe_cols), 50.0
     clock_mhz = default_mhz if clock_mhz is None else clock_mhz
-    c = predict_cost(g, cfg, clock_hz=clock_mhz * 1e6, family=family)
+    c = predict_cost(g, cfg, clock_hz=clock_mhz * 1e6)
     if as_json:
         click.echo(json.dumps({"config": json.loads(cfg.to_json()), **c}, indent=2))
         return
@@ -324,8 +328,6 @@ def _layer_table(layers: list[dict]) -> None:
 @user_errors
 def generate(qgraph, out_dir, pe_rows, pe_cols, fit_board):
     """Generate the accelerator for QGRAPH: AccelConfig, Verilog, Program and summary."""
-    from hannah_hw.ir.qgraph import QGraph
-    from hannah_hw.stages.generate import generate as gen
 
     s = gen(QGraph.load(qgraph), Path(out_dir), pe_rows, pe_cols, fit_board)
     c = s["config"]
@@ -352,11 +354,6 @@ def generate(qgraph, out_dir, pe_rows, pe_cols, fit_board):
 def simulate(hwdir, input_path, output_path, report_path, clock_mhz, rate_hz, energy_table,
              max_cycles):
     """Run inputs through the generated RTL (Verilator): outputs and measured counters."""
-    from hannah_hw.accel.config import ConfigError
-    from hannah_hw.hw.hwdir import hwdir_family, load_hwdir
-    from hannah_hw.simulate.verilator import SimulatorError
-    from hannah_hw.stages.simulate import min_cycles
-    from hannah_hw.stages.simulate import simulate as sim
 
     # every input checked before any progress: what fails after it is the run's own result
     g, cfg, prog = load_hwdir(Path(hwdir))
@@ -364,7 +361,7 @@ def simulate(hwdir, input_path, output_path, report_path, clock_mhz, rate_hz, en
     table = cc.energy_table(energy_table)
     check_output(output_path)
     check_output(report_path, "--report")
-    least = min_cycles(prog, cfg, hwdir_family(Path(hwdir)))
+    least = min_cycles(prog, cfg)
     if max_cycles < least:
         raise ConfigError(f"--max-cycles {max_cycles}: an inference of {hwdir} takes at least "
                           f"{least:,} cycles; the watchdog would stop each")
@@ -378,15 +375,15 @@ def simulate(hwdir, input_path, output_path, report_path, clock_mhz, rate_hz, en
         raise SimulatorError(f"simulation of {hwdir}: {e}") from None
     write_file(output_path, y)
     if report_path:
-        write_file(report_path, json.dumps(rep, indent=2) + "\n", "--report")
-    click.echo(f"wrote {output_path}: {len(x)} samples; {rep['cycles']:,} cycles per inference "
-               f"(predicted {rep['predicted_cycles']:,}), U = {rep['utilization']:.3f}, "
-               f"{rep['energy_uj']:.3f} uJ ({per_mac_text(rep['pj_per_mac'])}, "
-               f"{rep['ratio_to_floor']:.2f}x the floor); outputs "
-               f"{'equal' if rep['reference_match'] else 'DIFFER FROM'} the reference "
-               f"interpreter; {rep['sim_cycles_per_s'] / 1e6:.2f} M simulated cycles/s")
-    _layer_table(rep["layers"])
-    if not rep["reference_match"]:
+        write_file(report_path, json.dumps(rep.to_dict(), indent=2) + "\n", "--report")
+    click.echo(f"wrote {output_path}: {len(x)} samples; {rep.cycles:,} cycles per inference "
+               f"(predicted {rep.predicted_cycles:,}), U = {rep.utilization:.3f}, "
+               f"{rep.energy_uj:.3f} uJ ({per_mac_text(rep.pj_per_mac)}, "
+               f"{rep.ratio_to_floor:.2f}x the floor); outputs "
+               f"{'equal' if rep.reference_match else 'DIFFER FROM'} the reference "
+               f"interpreter; {rep.sim_cycles_per_s / 1e6:.2f} M simulated cycles/s")
+    _layer_table(rep.to_dict()["layers"])
+    if not rep.reference_match:
         sys.exit(1)
 
 

@@ -9,31 +9,32 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
+from hannah_hw.accel.config import ConfigError
+from hannah_hw.accel.energy import load_table
 from hannah_hw.flow_config import (
     BITS,
     KWS_CLIPS_MIN,
     SEED_MAX,
     SIM_MAX_CYCLES,
     SOC_MAX_CYCLES,
+    FlowError,
 )
+from hannah_hw.fw.build import FirmwareError
+from hannah_hw.ir.interpreter import quantize_input
+from hannah_hw.ir.qgraph import QGraphError
+from hannah_hw.nas.archspec import ArchSpec, SpaceError, build_space
+from hannah_hw.nas.functional_operators.op import GraphError
+from hannah_hw.nas.parameters.parameters import InvalidValueError
+from hannah_hw.nas.search.objectives import SearchConfigError
+from hannah_hw.nas.space import SamplingError
+from hannah_hw.qat.dataset import DatasetError
+from hannah_hw.simulate.verilator import SimulatorError
 
-
-def _user_errors():
-    from hannah_hw.accel.config import ConfigError
-    from hannah_hw.flow_config import FlowError
-    from hannah_hw.fw.build import FirmwareError
-    from hannah_hw.ir.qgraph import QGraphError
-    from hannah_hw.nas.archspec import SpaceError
-    from hannah_hw.nas.functional_operators.op import GraphError
-    from hannah_hw.nas.parameters.parameters import InvalidValueError
-    from hannah_hw.nas.search.objectives import SearchConfigError
-    from hannah_hw.nas.space import SamplingError
-    from hannah_hw.qat.dataset import DatasetError
-    from hannah_hw.simulate.verilator import SimulatorError
-
-    return (SpaceError, GraphError, InvalidValueError, SearchConfigError, SamplingError,
-            DatasetError, QGraphError, ConfigError, FirmwareError, SimulatorError, FlowError)
+# the errors that are the user's: each ends a command with one line and exit 2
+USER_ERRORS = (SpaceError, GraphError, InvalidValueError, SearchConfigError, SamplingError,
+               DatasetError, QGraphError, ConfigError, FirmwareError, SimulatorError, FlowError)
 
 
 def user_errors(fn):
@@ -44,7 +45,7 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except _user_errors() as e:
+        except USER_ERRORS as e:
             _one_line(str(e))
         except OSError as e:
             if e.filename is None:
@@ -100,8 +101,6 @@ def _space_args(pairs: tuple[str, ...]) -> dict:
 
 def _load_arch(arch: str, params: str | None, space_args: tuple[str, ...]):
     """ARCH.json, or SPACE with --params P.json (parameter values or an ArchSpec)."""
-    from hannah_hw.nas.archspec import ArchSpec, SpaceError, build_space
-
     if arch.endswith(".json") and ":" not in arch:
         if params:
             raise SpaceError("--params goes with a SPACE, not with an ARCH.json")
@@ -126,11 +125,6 @@ def _load_batch(g, input_path: str):
     """X.npy as a batch of integer inputs of ``g``: floats are quantised, integers taken as
     they are, a single sample gets a batch axis. Anything else is refused here, before a
     simulator is built or an empty batch reaches code that cannot stack it."""
-    import numpy as np
-
-    from hannah_hw.ir.interpreter import quantize_input
-    from hannah_hw.ir.qgraph import QGraphError
-
     where = f"--input {input_path}"
     try:
         x = np.load(input_path, allow_pickle=False)
@@ -170,8 +164,6 @@ def _load_batch(g, input_path: str):
 
 def check_output(path: str | None, option: str = "--output") -> None:
     """Refuse an output under a file before a long run, not after it."""
-    from hannah_hw.accel.config import ConfigError
-
     if path is None:
         return
     blocked = next((d for d in Path(path).parents if d.exists() and not d.is_dir()), None)
@@ -182,10 +174,6 @@ def check_output(path: str | None, option: str = "--output") -> None:
 def write_file(path: str, data, option: str = "--output") -> None:
     """Write an array (.npy, to exactly ``path``: np.save would add a suffix) or text,
     creating the missing folders of ``path``; a path that cannot be written is a user error."""
-    import numpy as np
-
-    from hannah_hw.accel.config import ConfigError
-
     check_output(path, option)
     p = Path(path)
     try:
@@ -201,9 +189,6 @@ def write_file(path: str, data, option: str = "--output") -> None:
 
 def energy_table(path: str | None) -> dict | None:
     """--energy-table read (and checked) before any work, as a one-line user error."""
-    from hannah_hw.accel.config import ConfigError
-    from hannah_hw.accel.energy import load_table
-
     if path is None:
         return None
     try:

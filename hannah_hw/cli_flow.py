@@ -9,7 +9,9 @@ from pathlib import Path
 import click
 
 from hannah_hw.cli_common import user_errors
+from hannah_hw.flow_config import load_flow_config
 from hannah_hw.nas.search.interrupt import exit_on_signal
+from hannah_hw.report import write_report
 
 
 @click.command()
@@ -22,8 +24,7 @@ def flow(config_path, rundir):
     """Search, confirm the front in RTL simulation, then train, generate, simulate, emit
     firmware, run it on the SoC and build the bitstream of the chosen network; ends with
     the report. Run again, it skips what is done."""
-    from hannah_hw.flow import run_flow
-    from hannah_hw.flow_config import load_flow_config
+    from hannah_hw.flow import run_flow  # torch: only the flow command needs it
 
     cfg = load_flow_config(Path(config_path))
     try:
@@ -41,7 +42,5 @@ def flow(config_path, rundir):
 @user_errors
 def report(rundir):
     """Write RUNDIR/report.html (self-contained) and RUNDIR/report.md from a flow's files."""
-    from hannah_hw.report import write_report
-
     html, md = write_report(Path(rundir))
     click.echo(f"wrote {html} and {md}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from hannah_hw.accel.config import ConfigError
 from hannah_hw.cli_common import user_errors
 from hannah_hw.fpga.boards import BOARDS
 
@@ -24,8 +25,7 @@ from hannah_hw.fpga.boards import BOARDS
 @user_errors
 def bitstream(hwdir, board_name, out_dir, top, fwdir):
     """Build an FPGA bitstream of a generated accelerator (HWDIR) for a board."""
-    from hannah_hw.accel.config import ConfigError
-    from hannah_hw.fpga.build import build_bitstream
+    from hannah_hw.fpga.build import build_bitstream  # amaranth: only this command needs it
 
     if fwdir and top != "soc":  # else it would be ignored without a word
         raise ConfigError("--fwdir goes with --top soc (the accelerator alone runs no firmware)")

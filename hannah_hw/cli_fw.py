@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
 from hannah_hw.cli_common import (
     COUNT,
@@ -19,6 +20,11 @@ from hannah_hw.cli_common import (
     write_file,
 )
 from hannah_hw.fpga.boards import BOARDS
+from hannah_hw.fw.build import build_firmware, hwdir_of, soc_config, soc_image
+from hannah_hw.hw.hwdir import load_hwdir
+from hannah_hw.ir.interpreter import run
+from hannah_hw.simulate.verilator import SimulatorError
+from hannah_hw.stages.soc_sim import soc_simulate
 
 
 @click.command()
@@ -42,8 +48,7 @@ from hannah_hw.fpga.boards import BOARDS
 @user_errors
 def firmware(hwdir, out_dir, targets, cpu, isa, no_reference):
     """Emit C99 firmware for a generated accelerator (HWDIR) and build it."""
-    from hannah_hw.fw.build import build_firmware
-    from hannah_hw.fw.emit import emit_firmware
+    from hannah_hw.fw.emit import emit_firmware  # amaranth: only the firmware command needs it
 
     out = emit_firmware(Path(hwdir), Path(out_dir))
     for target in targets:
@@ -77,14 +82,6 @@ def firmware(hwdir, out_dir, targets, cpu, isa, no_reference):
 def soc_sim(fwdir, input_path, output_path, report_path, no_accel, limit, max_cycles,
             board_name):
     """Run the emitted firmware on the simulated SoC (its core + accelerator, Verilator)."""
-    import numpy as np
-
-    from hannah_hw.fw.build import hwdir_of, soc_config, soc_image
-    from hannah_hw.hw.hwdir import load_hwdir
-    from hannah_hw.ir.interpreter import run
-    from hannah_hw.simulate.verilator import SimulatorError
-    from hannah_hw.stages.soc_sim import soc_simulate
-
     # every input checked before the first line of progress: the FWDIR's HWDIR, the inputs,
     # where the outputs go, the rv32 build's record and image
     g, _, _ = load_hwdir(hwdir_of(Path(fwdir)))

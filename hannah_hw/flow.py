@@ -23,9 +23,19 @@ from hannah_hw.flow_config import (
     stage_keys,
     without_secrets,
 )
+from hannah_hw.fpga.boards import board
+from hannah_hw.fw.build import build_firmware, run_host
+from hannah_hw.ir.interpreter import quantize_input
+from hannah_hw.ir.interpreter import run as interpret
+from hannah_hw.ir.qgraph import QGraph
+from hannah_hw.nas.archspec import ArchSpec, canonical_ref
 from hannah_hw.nas.search.objectives import SearchConfigError
+from hannah_hw.qat.settings import TrainSettings
 from hannah_hw.report import write_report
-from hannah_hw.stages.price import search_evaluator
+from hannah_hw.stages.generate import generate
+from hannah_hw.stages.price import HardwareSettings, evaluation_settings, search_evaluator
+from hannah_hw.stages.simulate import simulate
+from hannah_hw.stages.soc_sim import soc_simulate
 from hannah_hw.util.files import write_if_changed
 
 Log = Callable[[str], None]
@@ -45,16 +55,20 @@ def _plain(v):
 
 
 def search_config(cfg: dict):
-    from hannah_hw.nas.archspec import canonical_ref
     from hannah_hw.nas.search.study import SearchConfig
     from hannah_hw.qat.datasets import space_kwargs_for
 
     s, d, hw = cfg["search"], cfg["data"], cfg["hardware"]
-    kwargs = {**space_kwargs_for(d["dataset"]), **cfg["space_args"]}
-    return SearchConfig(canonical_ref(cfg["space"]), s["strategy"], s["budget"],
-                        tuple(s["objectives"]), tuple(s["constraints"]), s["seed"], kwargs,
-                        d["dataset"], s["epochs"], s["population"], s["qat_epochs"], s["wbits"],
-                        s["abits"], d["limit"], d["kws_clips"], hw["pe_cols"], hw["board"])
+    training = TrainSettings(dataset=d["dataset"], epochs=s["epochs"], qat_epochs=s["qat_epochs"],
+                             wbits=s["wbits"], abits=s["abits"], limit=d["limit"],
+                             kws_clips=d["kws_clips"])
+    return SearchConfig(
+        space=canonical_ref(cfg["space"]),
+        space_kwargs={**space_kwargs_for(d["dataset"]), **cfg["space_args"]},
+        strategy=s["strategy"], budget=s["budget"], population=s["population"],
+        objectives=tuple(s["objectives"]), constraints=tuple(s["constraints"]), seed=s["seed"],
+        evaluation=evaluation_settings(
+            training, HardwareSettings(pe_cols=hw["pe_cols"], board=hw["board"])))
 
 
 def _search(cfg: dict, run: Path, log: Log) -> dict:
@@ -96,9 +110,6 @@ def _front_members(s: dict, k: int) -> list[dict]:
 def _confirm(cfg: dict, run: Path, log: Log) -> dict:
     """Generate and simulate front members: measured cycles and energy beside the predictions
     the search used, and bit-exactness of the RTL against the interpreter."""
-    from hannah_hw.ir.interpreter import quantize_input
-    from hannah_hw.ir.qgraph import QGraph
-    from hannah_hw.stages.simulate import simulate
 
     sdir = run / "search"
     s = json.loads((sdir / "summary.json").read_text())
@@ -111,16 +122,16 @@ def _confirm(cfg: dict, run: Path, log: Log) -> dict:
         _generate(g, hwdir, cfg)
         _, rep = simulate(hwdir, quantize_input(g, x), clock_hz=_clock_hz(cfg))
         m = r["metrics"]
-        entry = {"number": r["number"], "metrics": m, "measured_cycles": rep["cycles"],
-                 "predicted_cycles": m["cycles"], "measured_energy_uj": rep["energy_uj"],
+        entry = {"number": r["number"], "metrics": m, "measured_cycles": rep.cycles,
+                 "predicted_cycles": m["cycles"], "measured_energy_uj": rep.energy_uj,
                  "predicted_energy_uj": m["energy_uj"],
-                 "cycle_error": (m["cycles"] - rep["cycles"]) / rep["cycles"],
-                 "energy_error": (m["energy_uj"] - rep["energy_uj"]) / rep["energy_uj"],
-                 "utilization": rep["utilization"], "bit_exact": rep["reference_match"]}
+                 "cycle_error": (m["cycles"] - rep.cycles) / rep.cycles,
+                 "energy_error": (m["energy_uj"] - rep.energy_uj) / rep.energy_uj,
+                 "utilization": rep.utilization, "bit_exact": rep.reference_match}
         out.append(entry)
-        log(f"candidate {r['number']}: {rep['cycles']:,} cycles measured, "
+        log(f"candidate {r['number']}: {rep.cycles:,} cycles measured, "
             f"{int(m['cycles']):,} predicted; RTL "
-            f"{'==' if rep['reference_match'] else '!='} interpreter")
+            f"{'==' if rep.reference_match else '!='} interpreter")
     if not all(e["bit_exact"] for e in out):
         raise FlowError("RTL simulation differs from the interpreter for candidate(s) "
                         f"{[e['number'] for e in out if not e['bit_exact']]}")
@@ -131,13 +142,11 @@ def _confirm(cfg: dict, run: Path, log: Log) -> dict:
 
 def _clock_hz(cfg: dict) -> float:
     """The board's bitstream clock: the one the search priced latency and leakage at."""
-    from hannah_hw.fpga.boards import board
 
     return board(cfg["hardware"]["board"]).target_hz
 
 
 def _generate(g, hwdir: Path, cfg: dict) -> dict:
-    from hannah_hw.stages.generate import generate
 
     hw = cfg["hardware"]
     return generate(g, hwdir, pe_cols=hw["pe_cols"], fit=hw["board"])
@@ -146,8 +155,6 @@ def _generate(g, hwdir: Path, cfg: dict) -> dict:
 def _train(cfg: dict, run: Path, log: Log) -> dict:
     """The chosen network: the confirmed candidate minimising ``train.choose``, trained
     again for longer (or, with ``train.epochs: 0``, the search's own model)."""
-    from hannah_hw.ir.qgraph import QGraph
-    from hannah_hw.nas.archspec import ArchSpec
     from hannah_hw.qat.pipeline import TrainConfig, train_qat
 
     confirmed = read_record(run)["stages"]["confirm"]["result"]["candidates"]
@@ -185,8 +192,6 @@ def _train(cfg: dict, run: Path, log: Log) -> dict:
 
 
 def _batch(run: Path, n: int):
-    from hannah_hw.ir.interpreter import quantize_input
-    from hannah_hw.ir.qgraph import QGraph
 
     g = QGraph.load(run / "train" / "qgraph.json")
     return g, quantize_input(g, np.load(run / "train" / "test_inputs.npy")[:n])
@@ -201,27 +206,24 @@ def _generate_stage(cfg: dict, run: Path, log: Log) -> dict:
 
 
 def _simulate(cfg: dict, run: Path, log: Log) -> dict:
-    from hannah_hw.stages.simulate import simulate
 
     g, x = _batch(run, cfg["deploy"]["simulate_samples"])
     y, rep = simulate(run / "hw", x, clock_hz=_clock_hz(cfg))
     np.save(run / "hw-outputs.npy", y)
-    _write_json(run / "sim-report.json", rep)
-    if not rep["reference_match"]:
-        raise FlowError(f"RTL outputs differ from the interpreter in {rep['mismatching_outputs']}"
+    _write_json(run / "sim-report.json", rep.to_dict())
+    if not rep.reference_match:
+        raise FlowError(f"RTL outputs differ from the interpreter in {rep.mismatching_outputs}"
                         " integers (see sim-report.json)")
-    log(f"{len(x)} inputs: {rep['cycles']:,} cycles, U = {rep['utilization']:.3f}, "
-        f"{rep['energy_uj']:.3f} uJ per inference; RTL == interpreter")
-    return {k: rep[k] for k in ("samples", "cycles", "utilization", "energy_uj", "pj_per_mac",
-                                "ratio_to_floor", "latency_s", "predicted_cycles",
-                                "cycle_error", "energy_error", "reference_match", "clock_hz",
-                                "sim_cycles_per_s")}
+    log(f"{len(x)} inputs: {rep.cycles:,} cycles, U = {rep.utilization:.3f}, "
+        f"{rep.energy_uj:.3f} uJ per inference; RTL == interpreter")
+    return {k: getattr(rep, k) for k in (
+        "samples", "cycles", "utilization", "energy_uj", "pj_per_mac", "ratio_to_floor",
+        "latency_s", "predicted_cycles", "cycle_error", "energy_error", "reference_match",
+        "clock_hz", "sim_cycles_per_s")}
 
 
 def _firmware(cfg: dict, run: Path, log: Log) -> dict:
-    from hannah_hw.fw.build import build_firmware, run_host
     from hannah_hw.fw.emit import emit_firmware
-    from hannah_hw.ir.interpreter import run as interpret
 
     fw = emit_firmware(run / "hw", run / "fw")
     host = build_firmware(fw, "host")
@@ -240,8 +242,6 @@ def _firmware(cfg: dict, run: Path, log: Log) -> dict:
 
 
 def _soc(cfg: dict, run: Path, log: Log) -> dict:
-    from hannah_hw.ir.interpreter import run as interpret
-    from hannah_hw.stages.soc_sim import soc_simulate
 
     g, x = _batch(run, cfg["deploy"]["soc_samples"])
     y, rep = soc_simulate(run / "fw", x, g.tensors[g.outputs[0]].shape)

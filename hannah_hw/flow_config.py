@@ -14,7 +14,15 @@ from typing import Any
 import yaml
 
 from hannah_hw.fpga.boards import BOARDS
-from hannah_hw.nas.search.objectives import SearchConfigError
+from hannah_hw.nas.archspec import SpaceError, build_space, canonical_ref
+from hannah_hw.nas.functional_operators.op import GraphError
+from hannah_hw.nas.search.objectives import (
+    Constraint,
+    Objective,
+    SearchConfigError,
+    check_names,
+)
+from hannah_hw.nas.search.strategies import STRATEGIES
 from hannah_hw.soc.cores import CPU_ISAS
 
 # bounds shared by the CLI options and the flow file's keys
@@ -293,17 +301,13 @@ def check_flow_config(cfg: dict, where: str) -> None:
 
 def _check_search(cfg: dict, where: str) -> None:
     """The search's strategy and metric names, as the search itself would check them."""
-    from types import SimpleNamespace
-
-    from hannah_hw.nas.search.objectives import Constraint, Objective, check_names
-    from hannah_hw.nas.search.strategies import STRATEGIES
-    from hannah_hw.stages.price import search_evaluator
+    from hannah_hw.stages.price import TrainEvaluator  # torch: only a flow's check needs it
 
     s = cfg["search"]
     if s["strategy"] not in STRATEGIES:
         raise FlowConfigError(f"{where}: search.strategy must be one of "
                               f"{', '.join(STRATEGIES)}, got {_short(s['strategy'])}")
-    known = search_evaluator(SimpleNamespace(dataset=cfg["data"]["dataset"])).metric_names
+    known = TrainEvaluator.metric_names  # a flow has a data set: it trains and prices
     for key, parse in (("objectives", Objective.parse), ("constraints", Constraint.parse)):
         try:
             check_names([parse(o) for o in s[key]], [], known)
@@ -316,9 +320,7 @@ def _check_search(cfg: dict, where: str) -> None:
 def check_space(cfg: dict, where: str) -> None:
     """Import the space and build it once with the flow's arguments, as the search does first,
     so a bad reference or argument is an error before any stage runs."""
-    from hannah_hw.nas.archspec import SpaceError, build_space, canonical_ref
-    from hannah_hw.nas.functional_operators.op import GraphError
-    from hannah_hw.qat.datasets import space_kwargs_for
+    from hannah_hw.qat.datasets import space_kwargs_for  # torch
 
     try:
         fn_ref = canonical_ref(cfg["space"])

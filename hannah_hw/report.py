@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hannah_hw.accel.config import ConfigError
-from hannah_hw.accel.energy import per_mac_text
+from hannah_hw.accel.config import AccelConfig, ConfigError
+from hannah_hw.accel.energy import event_energies, load_table, per_mac_text
 from hannah_hw.flow_config import FlowError, read_record
 from hannah_hw.nas.search.objectives import SearchConfigError
 from hannah_hw.util.names import md_text, printable
@@ -102,9 +102,6 @@ def _draw(run: Path, out: Path, plt) -> dict[str, Path]:
 
 def energy_breakdown(run: Path, sim: dict) -> dict[str, float]:
     """pJ per inference by event kind: the measured counters times the per-event energies."""
-    from hannah_hw.accel.config import AccelConfig
-    from hannah_hw.accel.energy import event_energies, load_table
-
     cfg = AccelConfig.load(run / "hw" / "config.json")
     e = event_energies(cfg, load_table())
     total = {k: sum(ly[k] for ly in sim["layers"]) for k in

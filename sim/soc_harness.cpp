@@ -10,9 +10,8 @@
 #include <vector>
 
 #include "Vsoc.h"
+#include "hh_soc.h"  // the host port's registers (HH_HOST_*), generated from soc/soc.py
 #include "verilated.h"
-
-enum { CONSOLE = 0, INPUT = 1, OUTPUT = 2, EXIT = 3, INPUT_LEFT = 4 };  // soc.HOST
 
 static std::vector<uint32_t> read_words(const char *path) {
     std::vector<uint32_t> v;
@@ -68,16 +67,16 @@ int main(int argc, char **argv) {
             uint32_t r = 0;
             if (top->host_we) {
                 uint32_t d = top->host_wdata;
-                if (top->host_adr == CONSOLE) {  // to the log file and, as progress, stdout
+                if (top->host_adr == HH_HOST_CONSOLE) {  // to the log and, as progress, stdout
                     fputc(d & 0xff, con);
                     putchar(d & 0xff);
                     if ((d & 0xff) == '\n') fflush(stdout);
                 }
-                else if (top->host_adr == OUTPUT) fwrite(&d, 4, 1, out);
-                else if (top->host_adr == EXIT) code = d & 0xff;
-            } else if (top->host_adr == INPUT) {
+                else if (top->host_adr == HH_HOST_OUTPUT) fwrite(&d, 4, 1, out);
+                else if (top->host_adr == HH_HOST_EXIT) code = d & 0xff;
+            } else if (top->host_adr == HH_HOST_INPUT) {
                 r = in_pos < input.size() ? input[in_pos++] : 0;
-            } else if (top->host_adr == INPUT_LEFT) {
+            } else if (top->host_adr == HH_HOST_INPUT_LEFT) {
                 r = input.size() - in_pos;
             }
             top->host_rdata = r;

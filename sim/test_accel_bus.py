@@ -11,19 +11,20 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge
 
+from hannah_hw.accel.bus import bus_words
 from hannah_hw.accel.golden import run_program
 from hannah_hw.accel.hwdesc import (
     COUNTERS,
     CTRL_IRQ_EN,
     CTRL_START,
     HW_COUNTERS,
-    REGS,
+    STATUS_DONE,
+    STATUS_ERROR,
     HwLayout,
     layer_counts,
 )
 from hannah_hw.accel.schedule import layer_events
 from hannah_hw.hw.hwdir import load_hwdir
-from hannah_hw.simulate.accel_sim import WRITE, load_commands
 
 
 class WishboneDriver:
@@ -67,10 +68,10 @@ async def accelerator_runs_a_program_over_the_bus(dut):
     await ClockCycles(dut.clk, 2)
     dut.rst.value = 0
     bus = WishboneDriver(dut)
-    words = load_commands(prog, cfg)
-    assert words[0] == WRITE
-    for i in range(words[1]):
-        await bus.write(words[2 + 2 * i], words[3 + 2 * i])
+    for block in bus_words(prog, cfg):
+        for addr, word in block.writes():
+            await bus.write(addr, word)
+    await bus.write(lay.reg("n_layers"), len(prog.descriptors))
     shapes = {k: t.shape for k, t in g.tensors.items()}
     rng = np.random.default_rng(0)
     lo, hi = g.tensors[prog.input].range
@@ -80,11 +81,11 @@ async def accelerator_runs_a_program_over_the_bus(dut):
         base = lay.base("act") + prog.act_addr[prog.input]
         for i, v in enumerate(sample.reshape(-1)):
             await bus.write(base + i, int(v))
-        await bus.write(REGS["ctrl"], CTRL_START | CTRL_IRQ_EN)
+        await bus.write(lay.reg("ctrl"), CTRL_START | CTRL_IRQ_EN)
         await First(RisingEdge(dut.irq), ClockCycles(dut.clk, 2_000_000))
         assert dut.irq.value == 1, "no interrupt"
-        status = await bus.read(REGS["status"])
-        assert status & 2 and not status & 4, f"status {status:#x}"
+        status = await bus.read(lay.reg("status"))
+        assert status & STATUS_DONE and not status & STATUS_ERROR, f"status {status:#x}"
         out = lay.base("act") + prog.act_addr[prog.output]
         got = [_signed(await bus.read(out + i)) for i in range(expected.size)]
         assert got == expected.reshape(-1).tolist()
@@ -96,7 +97,7 @@ async def accelerator_runs_a_program_over_the_bus(dut):
             previous = counters
             model = layer_events(d, cfg)
             assert measured == {k: model[k] for k in COUNTERS}, prog.names[layer]
-        await bus.write(REGS["status"], 2)  # clear done
+        await bus.write(lay.reg("status"), STATUS_DONE)  # clears done
         await ReadOnly()
         assert dut.irq.value == 0
         await RisingEdge(dut.clk)

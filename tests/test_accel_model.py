@@ -179,3 +179,33 @@ def test_cost_cli(tmp_path):
     generic = json.loads(run_cli("cost", tmp_path / "g.json", "--pe-cols", "4", "--json",
                                  check=True).stdout)
     assert ice["cycles"] > generic["cycles"] and ice["latency_s"] == ice["cycles"] / 24e6
+
+
+def test_the_fpga_family_is_part_of_the_config(tmp_path):
+    """config.json alone says what the hardware is built as: saved and read back, set by
+    fit_config for a board, priced by the schedule; an older file without it is generic."""
+    import dataclasses
+    import json
+
+    from hannah_hw.accel.config import AccelConfig, merge_configs
+    from hannah_hw.accel.cost import predict_cost
+    from hannah_hw.fpga.resources import fit_config
+
+    qg, _ = lowered(every_op_1d)
+    ice = derive_config(qg, pe_cols=4, family="ice40")
+    generic = dataclasses.replace(ice, family=None)
+    ice.save(tmp_path / "c.json")
+    assert AccelConfig.load(tmp_path / "c.json") == ice
+    assert fit_config(qg, "icebreaker", pe_cols=4) == ice
+    older = {k: v for k, v in json.loads(generic.to_json()).items() if k != "family"}
+    (tmp_path / "old.json").write_text(json.dumps(older))
+    assert AccelConfig.load(tmp_path / "old.json") == generic
+    # on an iCE40 each lane block's parameter row is read word by word
+    assert predict_cost(qg, ice)["cycles"] > predict_cost(qg, generic)["cycles"]
+    for bad, message in (("gowin", "family='gowin': one of null, ecp5, ice40"),
+                         (3, "family is 3")):
+        (tmp_path / "bad.json").write_text(json.dumps({**older, "family": bad}))
+        with pytest.raises(ConfigError, match=message):
+            AccelConfig.load(tmp_path / "bad.json")
+    with pytest.raises(ConfigError, match="different FPGA families"):
+        merge_configs([ice, generic])

@@ -8,8 +8,9 @@ import torch
 from test_accel_model import _random_layer, lowered
 from test_qat import every_op_1d, every_op_2d
 
+from hannah_hw.accel.bus import bus_words
 from hannah_hw.accel.config import ConfigError, derive_config, merge_configs
-from hannah_hw.accel.hwdesc import COUNTERS, HwLayout, hw_descriptor, hw_words
+from hannah_hw.accel.hwdesc import CONST_BASE, COUNTERS, MAGIC, HwLayout
 from hannah_hw.accel.program import compile_program
 from hannah_hw.accel.schedule import layer_events
 from hannah_hw.hw.accel import Accelerator
@@ -108,13 +109,15 @@ def test_bus_reads_back_the_program_and_the_watchdog_stops_a_run(design):
     _, qg, x = cases[-1]
     prog = compile_program(qg, cfg)
     lay = HwLayout(cfg)
-    words = hw_words([hw_descriptor(d, cfg) for d in prog.descriptors])
+    words = bus_words(prog, cfg)[0].rows.reshape(-1)  # the descriptor memory
+    consts = lay.const_words()
     cmds = load_commands(prog, cfg) + [READ, lay.base("desc"), len(words),
-                                       READ, 3, 1, READ, 24, 12]
+                                       READ, lay.reg("magic"), 1,
+                                       READ, lay.base("regs") + CONST_BASE, len(consts)]
     data, _ = run_commands(exe, cmds)
     assert np.array_equal(data[:len(words)], words)
-    assert data[len(words)] == 0x48485741
-    assert data[len(words) + 1:].tolist() == lay.const_words()
+    assert data[len(words)] == MAGIC
+    assert data[len(words) + 1:].tolist() == consts
     shapes = {k: t.shape for k, t in qg.tensors.items()}
     with pytest.raises(SimulatorError, match="watchdog"):
         simulate_program(exe, prog, cfg, quantize_input(qg, x), shapes, max_cycles=200)

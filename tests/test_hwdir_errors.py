@@ -260,3 +260,48 @@ def test_a_configuration_that_disagrees_with_its_summary_or_program_is_refused(d
         **doc, "config": json.loads((hw / "config.json").read_text())})
     _one_line(_simulate(d), "program.json: descriptor 0 is a linear; the configuration has no "
               "such unit")
+
+
+def test_an_older_hwdir_without_the_family_in_its_config(d):
+    """config.json from before it held the FPGA family: generic memories, unless the summary
+    named a family (generate --fit), which config.json no longer shows: refused."""
+    hw = d / "hw"
+    _edit_json(hw / "config.json", lambda doc: {k: v for k, v in doc.items() if k != "family"})
+    _rehash(hw, "config.json")
+    _edit_json(hw / "summary.json", lambda doc: {
+        **doc, "config": json.loads((hw / "config.json").read_text())})
+    assert isinstance(_simulate(d).exception, ReachedBuild)
+    _edit_json(hw / "summary.json", _set("family", "ice40"))
+    _one_line(_simulate(d), "config.json and summary.json's config disagree")
+
+
+def test_the_simulation_report_keeps_its_json(base):
+    """SimReport.to_dict is the JSON simulate --report, the flow and the benchmarks write:
+    its keys in order, each layer's counters in COUNTERS order."""
+    from dataclasses import fields
+
+    from hannah_hw.accel.hwdesc import COUNTERS
+    from hannah_hw.accel.schedule import layer_events
+    from hannah_hw.hw.hwdir import load_hwdir
+    from hannah_hw.simulate.report import LayerReport
+    from hannah_hw.stages.simulate import measured_report
+
+    _, cfg, prog = load_hwdir(base / "hw")
+    stats = [{**{k: m[k] for k in COUNTERS}, "name": "fc"}
+             for m in (layer_events(d, cfg) for d in prog.descriptors)]
+    y = np.arange(4).reshape(2, 2)
+    rep = measured_report(cfg, prog, [stats, stats], y, y + (y == 3),
+                          {"sim_cycles": 100, "sim_seconds": 0.5})
+    d = rep.to_dict()
+    assert list(d) == [
+        "cycles", "macs", "mac_units", "utilization", "energy_pj", "energy_uj", "pj_per_mac",
+        "average_power_uw", "ratio_to_floor", "latency_s", "predicted_cycles",
+        "predicted_energy_pj", "cycle_error", "energy_error", "clock_hz", "rate_hz",
+        "energy_table", "layers", "samples", "cycles_min", "cycles_max", "reference_match",
+        "mismatching_outputs", "sim_cycles", "sim_seconds", "sim_cycles_per_s"]
+    assert [f.name for f in fields(LayerReport)][2:2 + len(COUNTERS)] == list(COUNTERS)
+    assert list(d["layers"][0]) == [f.name for f in fields(LayerReport)]
+    assert d["cycles"] == d["predicted_cycles"] == d["cycles_min"] == stats[0]["cycles"]
+    assert d["cycle_error"] == d["energy_error"] == 0.0 and d["samples"] == 2
+    assert not d["reference_match"] and d["mismatching_outputs"] == 1
+    assert d["sim_cycles_per_s"] == 200.0 and json.loads(json.dumps(d)) == d

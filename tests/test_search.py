@@ -1,5 +1,6 @@
 """Search: strategies, the study store, resume after SIGKILL, several workers, the CLI."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -44,8 +45,9 @@ def complete(ts):
 
 @pytest.mark.parametrize("strategy", ["random", "aging", "nsga2"])
 def test_strategies_fill_the_budget_with_distinct_valid_candidates(tmp_path, spaces, strategy):
-    config = SearchConfig(spaces["kws"], strategy, 24, ("macs:min", "peak_memory:min"),
-                          ("weights<=15000",), seed=1, population=8)
+    config = SearchConfig(space=spaces["kws"], strategy=strategy, budget=24,
+                          objectives=("macs:min", "peak_memory:min"),
+                          constraints=("weights<=15000",), seed=1, population=8)
     run_search(config, tmp_path, storage_url(tmp_path, None), show_progress=False)
     done = complete(trials(tmp_path))
     assert len(done) == 24
@@ -59,21 +61,26 @@ def test_strategies_fill_the_budget_with_distinct_valid_candidates(tmp_path, spa
 
 def test_evolution_improves_on_random_sampling(tmp_path, spaces):
     """Aging evolution minimising MACs must beat its own random warm-up population."""
-    config = SearchConfig(spaces["kws"], "aging", 60, ("macs:min",), seed=3, population=10)
+    config = SearchConfig(space=spaces["kws"], strategy="aging", budget=60,
+                          objectives=("macs:min",), seed=3, population=10)
     run_search(config, tmp_path, storage_url(tmp_path, None), show_progress=False)
     done = sorted(complete(trials(tmp_path)), key=lambda t: t.number)
     warmup = min(t.values[0] for t in done[:10])
     assert min(t.values[0] for t in done[10:]) < warmup
 
 
+def _config(spaces, **kw) -> SearchConfig:
+    return SearchConfig(**{"space": spaces["kws"], "strategy": "random",
+                           "objectives": ("macs:min",), **kw})
+
+
 def test_resumed_study_must_keep_its_settings(tmp_path, spaces):
     url = storage_url(tmp_path, None)
-    run_search(SearchConfig(spaces["kws"], "random", 3, ("macs:min",)), tmp_path, url,
-               show_progress=False)
+    run_search(_config(spaces, budget=3), tmp_path, url, show_progress=False)
     with pytest.raises(ValueError, match="strategy"):
-        run_search(SearchConfig(spaces["kws"], "aging", 3, ("macs:min",)), tmp_path, url,
+        run_search(_config(spaces, budget=3, strategy="aging"), tmp_path, url,
                    show_progress=False)
-    run_search(SearchConfig(spaces["kws"], "random", 5, ("macs:min",)), tmp_path, url,
+    run_search(_config(spaces, budget=5), tmp_path, url,
                show_progress=False)  # a larger budget continues the same study
     assert len(complete(trials(tmp_path))) == 5
 
@@ -183,6 +190,34 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, msg):
     assert len(res.stderr.strip().splitlines()) == 1
 
 
+def test_a_study_stored_flat_before_the_split_resumes_and_keeps_its_settings(tmp_path, spaces):
+    from hannah_hw.nas.search import SearchConfigError
+    from hannah_hw.nas.search.study import open_study
+    from hannah_hw.qat.settings import TrainSettings
+    from hannah_hw.stages.price import HardwareSettings, evaluation_settings
+
+    def trained(epochs):
+        return evaluation_settings(TrainSettings(dataset="digits", epochs=epochs, qat_epochs=1),
+                                   HardwareSettings(board="icebreaker"))
+
+    flat = {"space": spaces["kws"], "strategy": "random", "budget": 2,
+            "objectives": ["error:min"], "constraints": [], "seed": 0, "space_kwargs": {},
+            "dataset": "digits", "epochs": 1, "population": 20, "qat_epochs": 1, "wbits": 8,
+            "abits": 8, "limit": None, "kws_clips": 20000, "pe_cols": None, "board": "icebreaker"}
+    cost_only = {**flat, "dataset": None, "epochs": 0, "qat_epochs": 0, "board": None}
+    now = _config(spaces, budget=3, objectives=("error:min",), evaluation=trained(1))
+    for name, stored, resumed in (("trained", flat, now),
+                                  ("cost", cost_only, dataclasses.replace(now, evaluation={}))):
+        (tmp_path / name).mkdir()
+        url = storage_url(tmp_path / name, None)
+        open_study(url, _config(spaces, budget=2))[0].set_user_attr("config", stored)
+        assert open_study(url, resumed)[1] == resumed  # converted; the larger budget is stored
+        assert open_study(url)[1] == resumed
+    url = storage_url(tmp_path / "trained", None)
+    with pytest.raises(SearchConfigError, match=r"\(training\.epochs: 1 there vs 2 now\); use a "):
+        open_study(url, dataclasses.replace(now, evaluation=trained(2)))
+
+
 def test_space_show_lists_parameters_and_a_sample(tmp_path, spaces):
     res = run_cli("space", "show", spaces["kws"], "--seed", "4", "--save", tmp_path / "a.json",
                   check=True)
@@ -195,7 +230,7 @@ def test_a_dead_workers_candidate_is_failed_and_queued_again(tmp_path, spaces):
     from hannah_hw.nas.search.study import open_study, reap_stale
 
     url = storage_url(tmp_path, None)
-    study, _ = open_study(url, SearchConfig(spaces["kws"], "random", 3, ("macs:min",)))
+    study, _ = open_study(url, _config(spaces, budget=3))
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # its pid now belongs to no process
     trial = study.ask()

@@ -12,12 +12,15 @@ import numpy as np
 
 from hannah_hw.ir.qgraph import OPS, QGraph
 
-VERSION = 1
+VERSION = 1  # the family field came later: a file without it reads as None, as it meant
 LANE_CHOICES = (4, 8, 16)
 # memory depths the generator builds in seconds (2**20 activation words take ~30 s and fit
 # no supported board); beyond, elaboration runs for minutes and tens of GB
 MAX_DEPTH = {"act_depth": 1 << 20, "weight_depth": 1 << 20, "param_depth": 1 << 16,
              "desc_depth": 1 << 16}
+# the FPGA families the accelerator is elaborated for (fpga.boards' Board.family); None:
+# generic memories, for simulation and ASIC flows
+FAMILIES = ("ecp5", "ice40")  # sorted: the choices a config.json may name
 
 
 class ConfigError(ValueError):
@@ -40,6 +43,7 @@ class AccelConfig:
     units: tuple[str, ...]  # functional units present
     half_even: bool  # rounding half to even needed (imported ONNX graphs)
     zero_points: bool  # nonzero zero points present
+    family: str | None = None  # FPGA family it is built as (FAMILIES), None: generic memories
     version: int = VERSION
 
     @property
@@ -64,6 +68,8 @@ class AccelConfig:
                 problems.append(f"{f}={getattr(self, f)} outside 1..{hi}")
         if not set(self.units) <= set(OPS):
             problems.append(f"units {list(self.units)} are not all of {', '.join(OPS)}")
+        if self.family not in (None, *FAMILIES):
+            problems.append(f"family={self.family!r}: one of null, {', '.join(FAMILIES)}")
         if problems:
             raise ConfigError("invalid accelerator configuration: " + "; ".join(problems))
 
@@ -87,6 +93,7 @@ class AccelConfig:
             v = getattr(cfg, f.name)
             ok = all(isinstance(u, str) for u in v) if f.name == "units" else \
                 isinstance(v, bool) if f.type == "bool" else \
+                v is None or isinstance(v, str) if f.name == "family" else \
                 isinstance(v, int) and not isinstance(v, bool)
             if not ok:
                 raise ConfigError(f"{path}: {f.name} is {v!r}; must be {f.type}")
@@ -179,11 +186,11 @@ def plan_memory(g: QGraph) -> tuple[dict[str, int], int]:
     return addr, depth
 
 
-def derive_config(g: QGraph, pe_rows: int | None = None, pe_cols: int | None = None
-                  ) -> AccelConfig:
+def derive_config(g: QGraph, pe_rows: int | None = None, pe_cols: int | None = None,
+                  family: str | None = None) -> AccelConfig:
     """The smallest accelerator that runs ``g``: units it uses, widths it needs, memories
     sized to its largest demand; lanes default to the widest of 4/8/16 that keeps the MAC
-    loops at least 90 % busy."""
+    loops at least 90 % busy. ``family``: the FPGA family it is built as (None: generic)."""
     if pe_cols is None:
         ok = [p for p in LANE_CHOICES if ideal_utilization(g, p) >= 0.9]
         pe_cols = max(ok) if ok else max(LANE_CHOICES, key=lambda p: ideal_utilization(g, p))
@@ -211,22 +218,23 @@ def derive_config(g: QGraph, pe_rows: int | None = None, pe_cols: int | None = N
                                            n.attrs.get("groups", 1), pe_cols) for n in weighted)),
         desc_depth=len(g.nodes), units=tuple(sorted({n.op for n in g.nodes})),
         half_even=any(n.attrs.get("rounding") == "half_even" for n in g.nodes),
-        zero_points=any(t.zero_point for t in g.tensors.values()))
+        zero_points=any(t.zero_point for t in g.tensors.values()), family=family)
     cfg.validate()
     return cfg
 
 
 def merge_configs(cfgs: list[AccelConfig]) -> AccelConfig:
     """One accelerator that runs every network the given configurations were derived for
-    (same lane count): widest widths, deepest memories, all units."""
-    lanes = {c.pe_cols for c in cfgs}
-    if len(lanes) != 1:
-        raise ConfigError(f"cannot merge configurations with different lane counts {lanes}")
-    fields = {f.name for f in dataclasses.fields(AccelConfig)} - {"units", "half_even",
-                                                                   "zero_points", "version"}
+    (same lane count and FPGA family): widest widths, deepest memories, all units."""
+    for what, values in (("lane counts", {c.pe_cols for c in cfgs}),
+                         ("FPGA families", {c.family for c in cfgs})):
+        if len(values) != 1:
+            raise ConfigError(f"cannot merge configurations with different {what} {values}")
+    fields = {f.name for f in dataclasses.fields(AccelConfig)} - {
+        "units", "half_even", "zero_points", "family", "version"}
     merged = {f: max(getattr(c, f) for c in cfgs) for f in fields}
     cfg = AccelConfig(**merged, units=tuple(sorted({u for c in cfgs for u in c.units})),
                       half_even=any(c.half_even for c in cfgs),
-                      zero_points=any(c.zero_points for c in cfgs))
+                      zero_points=any(c.zero_points for c in cfgs), family=cfgs[0].family)
     cfg.validate()
     return cfg

@@ -14,10 +14,10 @@ from .schedule import layer_events
 
 
 def predict_cost(g: QGraph, cfg: AccelConfig | None = None, clock_hz: float = 50e6,
-                 rate_hz: float = 1.0, family: str | None = None) -> dict:
+                 rate_hz: float = 1.0) -> dict:
     cfg = cfg or derive_config(g)
     prog = compile_program(g, cfg)
-    layers = [{"name": n, **layer_events(d, cfg, family)}
+    layers = [{"name": n, **layer_events(d, cfg)}
               for n, d in zip(prog.names, prog.descriptors)]
     cycles = sum(ev["cycles"] for ev in layers)
     macs = sum(ev["macs"] for ev in layers)

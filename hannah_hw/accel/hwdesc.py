@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import AccelConfig, ConfigError
+from .program import OPS
 
 MODES = {"mac": 0, "sum": 1, "max": 2}
 # field: kind; every field occupies one 32-bit word of the descriptor memory
@@ -54,6 +55,9 @@ DMA_UNSIGNED = 1 << 31
 # pipeline stages of the requantiser (hw/requant.py); the drain's operand select adds one
 RQ_LATENCY = 4
 REGIONS = ("regs", "desc", "stats", "param", "weight", "act")
+# a layer's first input row and column (minus its padding) are "sdim" fields: padding up to
+# 2**16 rows or columns
+SDIM_BITS = 17
 
 
 def layer_counts(row) -> dict[str, int]:
@@ -75,6 +79,12 @@ class HwLayout:
         self.lanes = cfg.pe_cols
         self.act_w = cfg.act_bits + 1  # signed container: unsigned tensors fit as well
         self.aw = _bits(cfg.act_depth) + 1  # one spare bit: addresses wrap modulo 2**aw
+        # counts (sizes, channels, kernel taps, strides) are at most an activation count
+        self.cnt_w = max(self.aw, 4)
+        # the sequencer's input row and column run from the first (an sdim field, down to
+        # -2**16) to the last input (< 2**cnt_w) plus the padding (< 2**16): signed, the wider
+        # of the two ranges and one bit more
+        self.pos_w = max(SDIM_BITS, self.cnt_w + 1) + 1
         self.waw = _bits(cfg.weight_depth + 1)
         self.paw = _bits(cfg.param_depth + 1)
         self.mult_w = cfg.shift_bits if cfg.mult_bits == 1 else cfg.mult_bits
@@ -95,8 +105,7 @@ class HwLayout:
 
     def kind_shape(self, kind: str) -> tuple[int, bool]:
         """(width, signed) of a descriptor field kind."""
-        # counts (sizes, channels, kernel taps, strides) are at most an activation count
-        return {"mode": (2, False), "cnt": (max(self.aw, 4), False), "sdim": (17, True),
+        return {"mode": (2, False), "cnt": (self.cnt_w, False), "sdim": (SDIM_BITS, True),
                 "srow": (self.aw + 2, True), "addr": (self.aw, False), "waddr": (self.waw, False),
                 "paddr": (self.paw, False), "act": (self.act_w, True),
                 "mult": (self.mult_w, False), "shift": (self.cfg.shift_bits, False),
@@ -106,6 +115,10 @@ class HwLayout:
     def base(self, region: str) -> int:
         """Bus word address of a region."""
         return REGIONS.index(region) << self.region_bits
+
+    def reg(self, name: str) -> int:
+        """Bus word address of a register (REGS)."""
+        return self.base("regs") + REGS[name]
 
     def const_words(self) -> list[int]:
         c = self.cfg
@@ -125,9 +138,7 @@ def encode_mult(m: int, cfg: AccelConfig) -> int:
 
 def hw_descriptor(d: dict, cfg: AccelConfig) -> dict[str, int]:
     """The loop-nest descriptor of one semantic descriptor (program.FIELDS)."""
-    from .program import OPCODES
-
-    op = {v: k for k, v in OPCODES.items()}[d["op"]]
+    op = OPS[d["op"]]
     lay = HwLayout(cfg)
     in_hw, out_hw = d["in_h"] * d["in_w"], d["out_h"] * d["out_w"]
     h = {f: 0 for f in HW_FIELDS}
@@ -246,12 +257,9 @@ def check_fits(prog, cfg: AccelConfig, where) -> None:
     if len(prog.descriptors) > cfg.desc_depth:
         raise ConfigError(f"{where}: {len(prog.descriptors)} layers do not fit the "
                           f"configuration's {cfg.desc_depth} descriptors")
-    from .program import OPCODES
-
-    ops = {v: k for k, v in OPCODES.items()}
     for i, d in enumerate(prog.descriptors):
-        if ops[d["op"]] not in cfg.units:
-            raise ConfigError(f"{where}: descriptor {i} is a {ops[d['op']]}; the configuration "
+        if OPS[d["op"]] not in cfg.units:
+            raise ConfigError(f"{where}: descriptor {i} is a {OPS[d['op']]}; the configuration "
                               f"has no such unit (units {', '.join(cfg.units)})")
         try:
             h = hw_descriptor(d, cfg)

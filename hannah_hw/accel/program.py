@@ -41,7 +41,8 @@ class Program:
     output: str
 
     def words(self) -> np.ndarray:
-        """Descriptors as 32-bit words (the layout the sequencer reads)."""
+        """Descriptors as 32-bit words in FIELDS order (the reference kernels' layout; what
+        the accelerator reads is accel.bus.bus_words)."""
         return np.array([[d[f] for f in FIELDS] for d in self.descriptors], np.int64) \
             .astype(np.uint32)
 

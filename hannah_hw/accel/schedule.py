@@ -9,7 +9,7 @@ sooner than ``n`` cycles after the previous one (the drain writes one output per
 and, for ``n > 1``, not in the cycle after it. Between lane blocks of a ``mac`` layer the
 pipeline empties and the parameters are read (``n + 4`` cycles); the last block's outputs
 drain in ``n + 3 + RQ_LATENCY`` cycles more (the requantiser's pipeline). On an iCE40
-(``family="ice40"``) a lane block's parameter row is read one 32-bit word per cycle: each
+(``cfg.family == "ice40"``) a lane block's parameter row is read one 32-bit word per cycle: each
 block of a ``mac`` layer takes ``param_words + 1`` cycles more."""
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ def _valid_taps(out: int, k: int, stride: int, dil: int, start: int, size: int) 
     return int(((pos >= 0) & (pos < size)).sum())
 
 
-def layer_events(d: dict, cfg: AccelConfig, family: str | None = None) -> dict:
+def layer_events(d: dict, cfg: AccelConfig) -> dict:
     """Counter values of one semantic descriptor (program.FIELDS) on ``cfg``, as built for
-    an FPGA ``family`` (None: the generic memories of ``accel.v``)."""
+    its FPGA family (None: the generic memories of ``accel.v``)."""
     h = hw_descriptor(d, cfg)
     mac = h["mode"] == MODES["mac"]
     red = h["cin"] * h["k_h"] * h["k_w"]
@@ -49,7 +49,7 @@ def layer_events(d: dict, cfg: AccelConfig, family: str | None = None) -> dict:
     if mac:
         run += 2 + sum(n + 4 for n in lanes[:-1])
     run += lanes[-1] + 3 + RQ_LATENCY
-    if mac and family == "ice40":
+    if mac and cfg.family == "ice40":
         run += len(lanes) * (HwLayout(cfg).param_words + 1)
     cycles = LOAD + START + run + SNAP
     macs = sum(lanes) * red * pos if mac else 0

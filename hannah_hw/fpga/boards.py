@@ -6,15 +6,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from hannah_hw.accel.config import ConfigError
-from hannah_hw.hw.emit import FAMILIES
+from hannah_hw.accel.config import FAMILIES, ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
 class Board:
     name: str
     device: str
-    family: str  # one of hw.emit.FAMILIES: what the accelerator is elaborated as
+    family: str  # one of accel.config.FAMILIES: what the accelerator is elaborated as
     resources: dict[str, int]  # available: lut, ff, dsp, bram, spram
     bram_bits: int  # usable bits of one block RAM at 32 bits wide (ECP5: 512 x 32)
     osc_hz: float
@@ -22,7 +21,7 @@ class Board:
     platform: Callable[[], object]
 
     def __post_init__(self):
-        assert self.family in FAMILIES, f"{self.family}: add it to hw.emit.FAMILIES"
+        assert self.family in FAMILIES, f"{self.family}: add it to accel.config.FAMILIES"
 
 
 def _icebreaker():

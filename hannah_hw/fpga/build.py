@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hannah_hw.accel.config import AccelConfig, ConfigError
 from hannah_hw.fw.build import soc_config
-from hannah_hw.hw.hwdir import hwdir_family, load_hwdir
+from hannah_hw.hw.hwdir import load_hwdir
 from hannah_hw.soc.cores import cpu_sources
 from hannah_hw.util.proc import run
 
@@ -187,9 +187,9 @@ def build_bitstream(hwdir: Path, board_name: str, out: Path, top: str = "accel",
         img.write_bytes((Path(fwdir) / "hh_fw.bin").read_bytes())
         report.update(flash_image=str(img), flash_offset=FLASH_OFFSET,
                       program=f"iceprog {bit.name} && iceprog -o {FLASH_OFFSET >> 20}M {img.name}")
-    if hwdir_family(hwdir) != b.family:  # the bitstream is right, the HWDIR's cycles are not
+    if cfg.family != b.family:  # the bitstream is right, the HWDIR's cycles are not
         report["schedule_note"] = (
-            f"{hwdir} was generated for {hwdir_family(hwdir) or 'the generic memories'}: its "
+            f"{hwdir} was generated for {cfg.family or 'the generic memories'}: its "
             f"predicted cycles are not this board's; 'hannah-hw generate --fit {b.name}' "
             "predicts (and simulates) this bitstream's schedule")
     if not report["timing_met"] and main:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hannah_hw.accel.config import AccelConfig
+from hannah_hw.accel.config import LANE_CHOICES, AccelConfig, ConfigError, derive_config
 from hannah_hw.accel.hwdesc import HwLayout
+from hannah_hw.fpga.fit import FitError, fit_message
 
 from .boards import board
 from .fit import memory_blocks
@@ -53,7 +54,6 @@ def fit(rows: list[dict]) -> dict[str, dict[str, float]]:
 
 
 def load_fit(family: str) -> dict:
-    from hannah_hw.accel.config import ConfigError
 
     try:
         return json.loads(FIT_FILE.read_text())["coefficients"][family]
@@ -79,15 +79,14 @@ def estimate_resources(cfg: AccelConfig, board_name: str) -> dict[str, int]:
 def fit_config(g, board_name: str, pe_rows: int | None = None, pe_cols: int | None = None
                ) -> AccelConfig:
     """The widest accelerator for ``g`` (the given lanes, else 16/8/4) whose estimate fits
-    the board; FitError naming the most overflowed resource of the smallest otherwise."""
-    from hannah_hw.accel.config import LANE_CHOICES, derive_config
+    the board, built as its FPGA family; FitError naming the most overflowed resource of the
+    smallest otherwise."""
 
-    from .fit import FitError, fit_message
 
     b = board(board_name)
     worst = None
     for lanes in [pe_cols] if pe_cols else sorted(LANE_CHOICES, reverse=True):
-        cfg = derive_config(g, pe_rows, lanes)
+        cfg = derive_config(g, pe_rows, lanes, b.family)
         est = estimate_resources(cfg, board_name)
         have = {**b.resources, "lc": b.resources["lut"]}
         over = {r: est[r] / have[r] for r in est if have.get(r) and est[r] > have[r]}

@@ -9,13 +9,11 @@ import hashlib
 import json
 from pathlib import Path
 
-from hannah_hw.accel.config import AccelConfig, ConfigError
+from hannah_hw.accel.config import FAMILIES, AccelConfig, ConfigError
 from hannah_hw.accel.hwdesc import HW_COUNTERS, NF, HwLayout, check_fits
 from hannah_hw.accel.program import Program
 from hannah_hw.ir.qgraph import QGraph
 from hannah_hw.util.jsonfile import Record, read_object
-
-from .emit import FAMILIES
 
 FILES = ("qgraph.json", "qgraph.npz", "config.json", "program.json", "program.npz", "accel.v")
 
@@ -36,8 +34,8 @@ def memory_bits(cfg: AccelConfig) -> dict[str, int]:
 
 
 def _summary(hwdir: Path) -> Record:
-    """summary.json: the file hashes (an object of strings) and the FPGA family (one of
-    FAMILIES, as generate --fit writes it, or null)."""
+    """summary.json: the file hashes (an object of strings) and, for information, the FPGA
+    family (one of FAMILIES, as generate --fit writes it, or null): config.json holds it."""
     if not (hwdir / "summary.json").is_file():
         raise ConfigError(f"{hwdir}: not a generated hardware directory (no summary.json); "
                           "run 'hannah-hw generate' first")
@@ -63,15 +61,11 @@ def load_hwdir(hwdir: Path) -> tuple[QGraph, AccelConfig, Program]:
             raise ConfigError(f"{hwdir}: {f} differs from what generate wrote; rerun "
                               "'hannah-hw generate'")
     g, cfg = QGraph.load(hwdir / "qgraph.json"), AccelConfig.load(hwdir / "config.json")
-    saved = json.loads(cfg.to_json())
-    if summary.data.get("config", saved) != saved:
+    saved = json.loads((hwdir / "config.json").read_text())  # as written: older ones lack family
+    # an older --fit HWDIR named its family in the summary only: refused, not read as generic
+    if summary.data.get("config", saved) != saved or summary.data.get("family") != cfg.family:
         raise ConfigError(f"{hwdir}: config.json and summary.json's config disagree; rerun "
                           "'hannah-hw generate'")
     prog = Program.load(hwdir / "program.json")
     check_fits(prog, cfg, hwdir / "program.json")
     return g, cfg, prog
-
-
-def hwdir_family(hwdir: Path) -> str | None:
-    """The FPGA family a HWDIR's Verilog was generated for (None: generic memories)."""
-    return _summary(Path(hwdir)).data.get("family")

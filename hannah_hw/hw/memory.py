@@ -1,17 +1,21 @@
 """The memory primitives an FPGA family needs beyond what yosys infers, in one place for
 the accelerator (hw/accel.py), the SoC's RAM (soc/soc.py), Verilog emission (hw/emit.py)
-and the fit check (fpga/fit.py). Here: the iCE40UP5K's SPRAM. Yosys infers block RAM (EBR,
-4 Kbit) for amaranth memories but never SPRAM, and the weights of the KWS network (~64 KB)
-only fit the UP5K's four 16K x 16 SPRAMs."""
+and the fit check (fpga/fit.py): the iCE40UP5K's SPRAM (yosys infers block RAM, EBR,
+4 Kbit, for amaranth memories but never SPRAM, and the weights of the KWS network, ~64 KB,
+only fit the UP5K's four 16K x 16 SPRAMs), and ``MemoryPlan``, which builds each of the
+accelerator's memories as its family needs."""
 
 from __future__ import annotations
 
 import math
 from types import SimpleNamespace
 
-from amaranth import Cat, ClockSignal, Elaboratable, Instance, Module, Mux, Signal
+from amaranth import Cat, ClockSignal, Elaboratable, Instance, Module, Mux, Signal, unsigned
+from amaranth.lib.memory import Memory
 
 from hannah_hw.accel.config import ConfigError
+
+from .rows import WideRows, WordRows
 
 SPRAM_DEPTH, SPRAM_WIDTH, SPRAM_COUNT = 16384, 16, 4
 
@@ -80,6 +84,41 @@ class SpramMemory(Elaboratable):
             data = Mux(bank_q == b, outs[b], data)
         m.d.comb += self.r.data.eq(data)
         return m
+
+
+class MemoryPlan:
+    """The accelerator's memories for the family of the platform it is elaborated for (its
+    ``family`` attribute; no platform: Verilog emission, Verilator). iCE40: block RAMs are
+    16 bits wide at most, so wide, shallow rows are kept as one 32-bit bus word per address
+    (WordRows), and the weights live in SPRAM; elsewhere (ECP5, simulation) every row is one
+    address (WideRows), read in one cycle."""
+
+    def __init__(self, platform):
+        self.ice40 = getattr(platform, "family", None) == "iCE40"
+        # on an FPGA, tell yosys a read of the address being written need not return the old
+        # data (the bus discards a write's read data, a layer's input and output never
+        # overlap); measured: yosys 0.70 still adds its read-first emulation on iCE40
+        self.attrs = {"no_rw_check": 1} if platform is not None else None
+
+    def memory(self, shape, depth: int) -> Memory:
+        return Memory(shape=shape, depth=depth, init=[], attrs=self.attrs)
+
+    def rows(self, words: int, stride: int, depth: int, region_bits: int, row_aw: int,
+             writable: bool) -> WideRows | WordRows:
+        """``depth`` rows of ``words`` bus words (hw/rows.py), written over the bus if
+        ``writable``."""
+        if self.ice40:
+            return WordRows(self.memory(unsigned(32), depth * stride), words, stride,
+                            region_bits, row_aw)
+        return WideRows(self.memory(unsigned(32 * words), depth), words, stride, region_bits,
+                        row_aw, writable)
+
+    def weights(self, words: int, stride: int, depth: int, region_bits: int,
+                row_aw: int) -> WideRows:
+        """The weight rows, streamed one per cycle: wide rows in every family."""
+        mem = (SpramMemory(32 * words, depth, 32) if self.ice40 else
+               self.memory(unsigned(32 * words), depth))
+        return WideRows(mem, words, stride, region_bits, row_aw, writable=True)
 
 
 class Ice40Sim:

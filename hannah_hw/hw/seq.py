@@ -49,7 +49,7 @@ class Sequencer(wiring.Component):
         cw = lay.kind_shape("cnt")[0]
         cnt = {n: Signal(cw, name=n) for n in ("g", "b", "oy", "ox", "ci", "ky", "kx")}
         ci, ky, kx = cnt["ci"], cnt["ky"], cnt["kx"]
-        iy0, iy, ix0, ix = (Signal(signed(18), name=n) for n in ("iy0", "iy", "ix0", "ix"))
+        iy0, iy, ix0, ix = (Signal(signed(lay.pos_w), name=n) for n in ("iy0", "iy", "ix0", "ix"))
         row0, row = Signal(signed(lay.aw + 3)), Signal(signed(lay.aw + 3))
         ch_base, grp_base = Signal(lay.aw), Signal(lay.aw)
         grp_out, blk_out, pos = Signal(lay.aw), Signal(lay.aw), Signal(lay.aw)

@@ -5,8 +5,10 @@ without importing the others."""
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # annotations only: the error class is imported without torch
+    import torch
 
 
 class DatasetError(RuntimeError):

@@ -1,7 +1,7 @@
 """Whole-accelerator simulation: the generated Verilog under the C++ Verilator harness
-(sim/accel_harness.cpp). The Program is loaded through the bus, each input written, run and
-read back, with no Python per clock cycle; per-layer counters come from the RTL's stats
-memory."""
+(sim/accel_harness.cpp, its command codes and registers from the header generated here).
+The Program is loaded through the bus, each input written, run and read back, with no
+Python per clock cycle; per-layer counters come from the RTL's stats memory."""
 
 from __future__ import annotations
 
@@ -14,34 +14,34 @@ from pathlib import Path
 
 import numpy as np
 
+from hannah_hw.accel.bus import bus_words, c_header, register_defines
 from hannah_hw.accel.config import AccelConfig
-from hannah_hw.accel.hwdesc import (
-    HW_COUNTERS,
-    REGS,
-    HwLayout,
-    hw_descriptor,
-    hw_words,
-    layer_counts,
-    param_words,
-    weight_words,
-)
+from hannah_hw.accel.hwdesc import HW_COUNTERS, STATUS_ERROR, HwLayout, layer_counts
 from hannah_hw.accel.program import Program
-from hannah_hw.util.paths import ROOT
+from hannah_hw.util.paths import data_path
 from hannah_hw.util.proc import popen
 
 from .verilator import FLAGS, SimulatorError, build_dir, build_exe
 
-HARNESS = ROOT / "sim" / "accel_harness.cpp"
-WRITE, READ, RUN, END = 1, 2, 3, 0
+WRITE, READ, RUN, END = 1, 2, 3, 0  # the harness's commands
+HEADER = "hh_accel_sim.h"
+
+
+def harness_header() -> str:
+    """The harness's command codes and the accelerator's registers and status bits."""
+    items = register_defines() + [("HH_CMD_END", END), ("HH_CMD_WRITE", WRITE),
+                                  ("HH_CMD_READ", READ), ("HH_CMD_RUN", RUN)]
+    return c_header("HH_ACCEL_SIM_H", "hannah_hw/simulate/accel_sim.py", items)
 
 
 def build_harness(verilog: Path) -> Path:
-    """Compile the Verilog with the harness, once per distinct design."""
-    verilog = Path(verilog)
-    key = hashlib.sha1(verilog.read_bytes() + HARNESS.read_bytes()
+    """Compile the Verilog with the harness, once per distinct design (and header)."""
+    verilog, harness, header = Path(verilog), data_path("sim", "accel_harness.cpp"), \
+        harness_header()
+    key = hashlib.sha1(verilog.read_bytes() + harness.read_bytes() + header.encode()
                        + " ".join(FLAGS).encode()).hexdigest()
     return build_exe(build_dir("accel", key), "accel_sim", "accel",
-                     [verilog.resolve(), HARNESS])
+                     [verilog.resolve(), harness], {HEADER: header})
 
 
 def _writes(pairs: list[tuple[int, int]]) -> list[int]:
@@ -54,13 +54,8 @@ def _writes(pairs: list[tuple[int, int]]) -> list[int]:
 def load_commands(prog: Program, cfg: AccelConfig, timeout: int = 0) -> list[int]:
     """Bus writes that load a Program: descriptors, parameters, weights, layer count."""
     lay = HwLayout(cfg)
-    descs = [hw_descriptor(d, cfg) for d in prog.descriptors]
-    pairs = [(lay.base("desc") + i, w) for i, w in enumerate(hw_words(descs))]
-    for region, rows, stride in (("param", param_words(prog.params, cfg), lay.param_stride),
-                                 ("weight", weight_words(prog.weights, cfg), lay.weight_stride)):
-        for r, row in enumerate(rows):
-            pairs += [(lay.base(region) + r * stride + k, w) for k, w in enumerate(row)]
-    pairs += [(REGS["n_layers"], len(descs)), (REGS["timeout"], timeout)]
+    pairs = [p for block in bus_words(prog, cfg) for p in block.writes()]
+    pairs += [(lay.reg("n_layers"), len(prog.descriptors)), (lay.reg("timeout"), timeout)]
     return _writes(pairs)
 
 
@@ -106,7 +101,7 @@ def simulate_program(exe: Path, prog: Program, cfg: AccelConfig, x: np.ndarray,
     words = load_commands(prog, cfg, timeout=max_cycles)
     for sample in x:
         words += _writes([(a_in + i, v) for i, v in enumerate(sample.reshape(-1))])
-        words += [RUN, max_cycles + 1000, READ, REGS["status"], 1, READ, a_out, n_out]
+        words += [RUN, max_cycles + 1000, READ, lay.reg("status"), 1, READ, a_out, n_out]
         for layer in range(nl):
             words += [READ, lay.base("stats") + layer * lay.stats_stride, nc]
     data, total = run_commands(exe, words, (lambda _c: on_sample()) if on_sample else None)
@@ -116,7 +111,7 @@ def simulate_program(exe: Path, prog: Program, cfg: AccelConfig, x: np.ndarray,
     outs, stats = [], []
     for s in range(len(x)):
         chunk = data[s * per:(s + 1) * per]
-        if chunk[0] & 4:
+        if chunk[0] & STATUS_ERROR:
             raise SimulatorError(f"the accelerator's watchdog stopped sample {s} after "
                                  f"{max_cycles} cycles")
         outs.append(chunk[1:1 + n_out].view(np.int32).astype(np.int64).reshape(out_shape))

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hannah_hw.util.files import write_if_changed
-from hannah_hw.util.paths import ROOT, locked, verilator_root
+from hannah_hw.util.paths import data_path, locked, verilator_root
 from hannah_hw.util.proc import guard_subprocess, run
 
 PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
@@ -70,9 +70,10 @@ def build_dir(kind: str, key: str) -> Path:
 
 def build_exe(bdir: Path, name: str, top: str, sources: Sequence[Path],
               files: dict[str, str] | None = None) -> Path:
-    """Verilate and compile ``sources`` (after writing ``files`` into ``bdir``) into
-    ``bdir/name``, once: under the design's lock, the executable appearing only by an
-    atomic rename, so a concurrent or killed build never leaves a half-written one."""
+    """Verilate and compile ``sources`` (after writing ``files`` into ``bdir``, where the C++
+    includes find them: generated headers) into ``bdir/name``, once: under the design's
+    lock, the executable appearing only by an atomic rename, so a concurrent or killed build
+    never leaves a half-written one."""
 
     exe = bdir / name
     if exe.is_file():
@@ -85,8 +86,8 @@ def build_exe(bdir: Path, name: str, top: str, sources: Sequence[Path],
         for fname, text in (files or {}).items():
             write_if_changed(bdir / fname, text)
         tmp = bdir / f"{name}.tmp"
-        cmd = ["verilator", *FLAGS, "--top-module", top, "--Mdir", str(bdir / "obj"),
-               "-o", str(tmp), *map(str, sources)]
+        cmd = ["verilator", *FLAGS, "-CFLAGS", f"-I{bdir.resolve()}", "--top-module", top,
+               "--Mdir", str(bdir / "obj"), "-o", str(tmp), *map(str, sources)]
         r = run(cmd, tree=True, env=verilator_env(), capture_output=True, text=True)
         if r.returncode or not tmp.is_file():
             raise SimulatorError(f"Verilator build of {top} failed:\n{r.stderr[-3000:]}")
@@ -96,13 +97,15 @@ def build_exe(bdir: Path, name: str, top: str, sources: Sequence[Path],
 
 def run_cocotb(verilog: Path, toplevel: str, test_module: str, bdir: Path,
                env: dict[str, str] | None = None) -> None:
-    """Build (reused when the Verilog is unchanged) and run a cocotb test module from sim/."""
+    """Build (reused when the Verilog is unchanged) and run a cocotb test module from sim/
+    (``util.paths.data_path``)."""
     import cocotb_tools.runner
     from cocotb_tools.runner import get_results, get_runner
 
     full = verilator_env()
     os.environ["PATH"], os.environ["MAKEFLAGS"] = full["PATH"], full["MAKEFLAGS"]
-    for p in (str(ROOT), str(ROOT / "sim")):  # the runner passes sys.path to the simulator
+    # the runner passes sys.path to the simulator: hannah_hw and the testbenches importable
+    for p in (str(Path(__file__).resolve().parents[2]), str(data_path("sim"))):
         if p not in sys.path:
             sys.path.insert(0, p)
     runner = get_runner("verilator")
@@ -122,11 +125,9 @@ def run_cocotb(verilog: Path, toplevel: str, test_module: str, bdir: Path,
                              f"(see {results})")
 
 
-WAIVERS = ROOT / "rtl" / "lint_waivers.vlt"
-
-
 def lint(verilog: Path, top: str) -> list[str]:
     """``verilator --lint-only -Wall`` with the documented waivers; the warnings left."""
-    r = run(["verilator", "--lint-only", "-Wall", "--top-module", top, str(WAIVERS),
+    waivers = data_path("rtl", "lint_waivers.vlt")
+    r = run(["verilator", "--lint-only", "-Wall", "--top-module", top, str(waivers),
              str(verilog)], env=verilator_env(), capture_output=True, text=True)
     return [ln for ln in r.stderr.splitlines() if ln.startswith(("%Warning", "%Error"))]

@@ -1,5 +1,6 @@
-"""Building and running the SoC under Verilator (sim/soc_harness.cpp): one build per
-(AccelConfig, RAM size), shared by every firmware that fits it."""
+"""Building and running the SoC under Verilator (sim/soc_harness.cpp, which includes the
+firmware's hh_soc.h for the host port): one build per (AccelConfig, RAM size), shared by
+every firmware that fits it."""
 
 from __future__ import annotations
 
@@ -15,13 +16,11 @@ import numpy as np
 from hannah_hw.accel.config import AccelConfig
 from hannah_hw.hw.emit import convert
 from hannah_hw.simulate.verilator import FLAGS, SimulatorError, build_dir, build_exe
-from hannah_hw.util.paths import ROOT
+from hannah_hw.util.paths import data_path
 from hannah_hw.util.proc import popen
 
 from .cores import cpu_sources
-from .soc import BOARD_RAM, SoC
-
-HARNESS = ROOT / "sim" / "soc_harness.cpp"
+from .soc import BOARD_RAM, SoC, soc_header
 
 
 @dataclass
@@ -34,18 +33,20 @@ class SocRun:
 
 
 def build_soc(cfg: AccelConfig | None, ram_words: int, isa: str = "rv32im",
-              family: str | None = None, cpu: str = "picorv32") -> Path:
+              cpu: str = "picorv32") -> Path:
     """The SoC's simulator executable, built once per distinct design (keyed by its
-    Verilog, so any change to the RTL rebuilds it). ``family``: as an FPGA of that family
-    builds it (its RAM kind, on iCE40 the accelerator's memories)."""
+    Verilog, so any change to the RTL rebuilds it), as an FPGA of ``cfg.family`` builds it
+    (its RAM kind, on iCE40 the accelerator's memories)."""
+    family = cfg.family if cfg else None
     text = convert(SoC(cfg, ram_words, isa=isa, ram=BOARD_RAM.get(family, "dual"), cpu=cpu),
-                   "soc", family)
-    sources = cpu_sources(cpu)
+                   "soc")
+    sources, harness, header = cpu_sources(cpu), data_path("sim", "soc_harness.cpp"), \
+        soc_header()
     bdir = build_dir("soc", hashlib.sha1("".join(
-        [text, HARNESS.read_text(), " ".join(FLAGS)] + [f.read_text() for f in sources]
+        [text, harness.read_text(), header, " ".join(FLAGS)] + [f.read_text() for f in sources]
     ).encode()).hexdigest())
-    return build_exe(bdir, "soc_sim", "soc", [bdir / "soc.v", *sources, HARNESS],
-                     {"soc.v": text})
+    return build_exe(bdir, "soc_sim", "soc", [bdir / "soc.v", *sources, harness],
+                     {"soc.v": text, "hh_soc.h": header})
 
 
 def run_soc(exe: Path, image: bytes, input_words: np.ndarray, max_cycles: int,

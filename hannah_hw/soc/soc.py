@@ -10,6 +10,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hannah_hw.accel.bus import c_header
 from hannah_hw.accel.config import AccelConfig
 from hannah_hw.hw.accel import Accelerator
 from hannah_hw.hw.memory import SpramMemory
@@ -23,6 +24,17 @@ HOST = {"console": 0, "input": 1, "output": 2, "exit": 3, "input_left": 4}
 TIMER = {"cycles": 0}  # 32 bits (wraps after 179 s at 24 MHz: firmware takes differences)
 RAM_KINDS = ("dual", "single", "spram")
 BOARD_RAM = {"ecp5": "single", "ice40": "spram"}  # what an FPGA family builds
+
+
+def soc_header() -> str:
+    """hh_soc.h: where the accelerator and the simulation devices sit on the SoC's bus, for
+    the firmware and the SoC's Verilator harness."""
+    items: list[tuple[str, object]] = [(f"HH_{k.upper()}_BASE", f"0x{v:08x}")
+                                       for k, v in MAP.items()]
+    items += [(f"HH_HOST_{k.upper()}", v) for k, v in HOST.items()]
+    items += [(f"HH_TIMER_{k.upper()}", v) for k, v in TIMER.items()]
+    items += [("HH_HOST_EXIT_ADDR", f"0x{MAP['host'] + 4 * HOST['exit']:08x}")]
+    return c_header("HH_SOC_H", "hannah_hw/soc/soc.py", items)
 
 
 class SoC(wiring.Component):

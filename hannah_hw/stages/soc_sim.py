@@ -4,14 +4,14 @@ HWDIR was generated for) and runs the simulator (soc/sim.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from hannah_hw.fpga.boards import board as board_spec
-from hannah_hw.fw.build import FirmwareError, hwdir_of, pack_inputs, soc_config, soc_image
-from hannah_hw.hw.hwdir import hwdir_family
+from hannah_hw.fw.build import FirmwareError, pack_inputs, soc_config, soc_image
 
 
 def soc_simulate(fwdir: Path, x: np.ndarray, out_shape: tuple, accel: bool = True,
@@ -25,11 +25,9 @@ def soc_simulate(fwdir: Path, x: np.ndarray, out_shape: tuple, accel: bool = Tru
     fwdir = Path(fwdir)
     cfg, ram, isa, cpu = soc_config(fwdir)
     image = soc_image(fwdir, ram)
-    if board is not None:
-        family = board_spec(board).family
-    else:  # as the HWDIR was generated: for a board's family (generate --fit) or generic
-        family = hwdir_family(hwdir_of(fwdir))
-    exe = build_soc(cfg, ram // 4, isa, family, cpu)
+    if board is not None:  # else as the HWDIR was generated (its config's family)
+        cfg = dataclasses.replace(cfg, family=board_spec(board).family)
+    exe = build_soc(cfg, ram // 4, isa, cpu)
     words = np.concatenate([[0 if accel else 1, len(x)], pack_inputs(x).reshape(-1)])
     run = run_soc(exe, image, words.astype(np.uint32), max_cycles,
                   (lambda ln: on_sample() if ln.startswith("input ") else None)
@@ -59,6 +57,6 @@ def soc_simulate(fwdir: Path, x: np.ndarray, out_shape: tuple, accel: bool = Tru
         "driver_share": float(((e2e - in_accel) / e2e).mean()) if accel else 1.0,
         "sim_cycles": run.cycles, "sim_seconds": run.seconds,
         "sim_cycles_per_s": run.cycles / max(run.seconds, 1e-9), "ram_bytes": ram,
-        "isa": isa, "cpu": cpu, "board": board, "family": family,
+        "isa": isa, "cpu": cpu, "board": board, "family": cfg.family,
         "console": run.console}
     return y, report

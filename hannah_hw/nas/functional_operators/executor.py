@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from hannah_hw.nas.space import active_nodes, graph_inputs, topo_nodes
+
 from .lazy import lazy
 from .op import BaseNode, ChoiceOp, GraphError, Tensor
 from .operators import BatchNorm
@@ -27,8 +29,6 @@ class BasicExecutor(nn.Module):
 
     def __init__(self, graph: BaseNode, init: bool = True):
         super().__init__()
-        from hannah_hw.nas.space import graph_inputs, topo_nodes
-
         self.graph = graph
         self.nodes = topo_nodes(graph)
         self.inputs = graph_inputs(graph)
@@ -74,8 +74,6 @@ class BasicExecutor(nn.Module):
         return self.params[_key(t.id)] if t.grad else getattr(self, _key(t.id))
 
     def forward(self, x):
-        from hannah_hw.nas.space import active_nodes
-
         inputs = tuple(x) if isinstance(x, (tuple, list)) else (x,)
         if len(inputs) != len(self.inputs):
             raise GraphError(f"the network takes {len(self.inputs)} input(s) "

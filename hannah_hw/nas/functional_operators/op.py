@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from functools import wraps
 from typing import Any
 
+from hannah_hw.nas.expressions.choice import Choice
 from hannah_hw.nas.expressions.core import Expression
 from hannah_hw.nas.parameters.parameters import IntScalarParameter
 
@@ -278,8 +279,6 @@ class ChoiceOp(Op):
         return [(f"{self.id}: switch in 0..{n - 1}", (self.switch >= 0) & (self.switch < n))]
 
     def shape_fun(self):
-        from hannah_hw.nas.expressions.choice import Choice
-
         shapes = [o.shape() for o in self.options]
         if len({len(s) for s in shapes}) != 1:
             raise GraphError(f"{self.id}: options have different ranks {shapes}")

@@ -59,9 +59,9 @@ class CostEvaluator:
 
 
 def cost_only(config) -> type[CostEvaluator]:
-    """The search's own choice: symbolic cost. A search with a data set needs the evaluator
-    of the layers that train and price candidates, handed in by its caller."""
-    if config.dataset is not None:
-        raise SearchConfigError(f"a search on data set {config.dataset!r} needs a training "
-                                "evaluator; none was given")
+    """The search's own choice: symbolic cost. A search with evaluator settings (training,
+    hardware) needs the evaluator of the layers they are for, handed in by its caller."""
+    if config.evaluation:
+        raise SearchConfigError(f"a search with {' and '.join(config.evaluation)} settings "
+                                "needs the evaluator they are for; none was given")
     return CostEvaluator

@@ -43,25 +43,28 @@ UNCOUNTED = ("stale", "interrupted", "over_budget")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-@dataclasses.dataclass(frozen=True)
+# a study stored before the evaluator's settings were split off held them among the search's,
+# in one flat dict: the group each key belongs to now (unused, and dropped, without a data set)
+_FLAT_GROUPS = {"training": ("dataset", "epochs", "qat_epochs", "wbits", "abits", "limit",
+                             "kws_clips"),
+                "hardware": ("pe_cols", "board")}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class SearchConfig:
+    """What the search decides by. ``evaluation`` holds the settings of the evaluator handed
+    in (by group, as plain JSON data, e.g. training and hardware): the search stores them with
+    the study and holds a resumed run to them, but never reads them."""
+
     space: str
+    space_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     strategy: str
     budget: int
+    population: int = 20
     objectives: tuple[str, ...]
     constraints: tuple[str, ...] = ()
     seed: int = 0
-    space_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
-    dataset: str | None = None
-    epochs: int = 0
-    population: int = 20
-    qat_epochs: int = 0
-    wbits: int = 8
-    abits: int = 8
-    limit: int | None = None
-    kws_clips: int = 20000  # synthesised clips of the kws data set
-    pe_cols: int | None = None  # MAC lanes of the priced accelerator (None: derived)
-    board: str | None = None  # FPGA whose resources are estimated (None: no estimate)
+    evaluation: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def parsed(self) -> tuple[list[Objective], list[Constraint]]:
         return ([Objective.parse(o) for o in self.objectives],
@@ -75,8 +78,20 @@ class SearchConfig:
     @classmethod
     def from_dict(cls, d: dict) -> SearchConfig:
         d = dict(d)
+        if "evaluation" not in d:  # stored flat, before the split
+            groups = {g: {k: d.pop(k) for k in keys if k in d} for g, keys in _FLAT_GROUPS.items()}
+            d["evaluation"] = groups if groups["training"].get("dataset") is not None else {}
         d["objectives"], d["constraints"] = tuple(d["objectives"]), tuple(d["constraints"])
         return cls(**d)
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting by name (the evaluator's as group.name), to say which ones a resumed
+        run changed."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+             if f.name != "evaluation"}
+        for group, values in self.evaluation.items():
+            d.update({f"{group}.{k}": v for k, v in values.items()})
+        return d
 
 
 def _fresh_study_hint(url: str) -> str:
@@ -112,13 +127,14 @@ def _open_study(url: str, config: SearchConfig | None) -> tuple[optuna.Study, Se
         return study, config
     stored = SearchConfig.from_dict(study.user_attrs["config"])
     if config is not None:
-        diff = [f.name for f in dataclasses.fields(SearchConfig)
-                if f.name != "budget" and getattr(stored, f.name) != getattr(config, f.name)]
+        there, now = stored.settings(), config.settings()
+        diff = [k for k in {**there, **now} if k != "budget"
+                and (k not in there or k not in now or there[k] != now[k])]
         if diff:
             raise SearchConfigError(
                 f"the study at {masked(url)} was started with other settings ({', '.join(diff)}: "
-                + "; ".join(f"{getattr(stored, d)!r} there vs {getattr(config, d)!r} now"
-                            for d in diff) + "); " + _fresh_study_hint(url))
+                + "; ".join(f"{there.get(d)!r} there vs {now.get(d)!r} now" for d in diff)
+                + "); " + _fresh_study_hint(url))
         if config.budget != stored.budget:
             study.set_user_attr("config", config.to_dict())
         stored = config
